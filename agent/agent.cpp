@@ -1,0 +1,121 @@
+#include "agent/agent.hpp"
+
+#include <sys/stat.h>
+
+#include <boost/asio/signal_set.hpp>
+#include <fstream>
+#include <thread>
+#include <vector>
+
+#include "agent/api/api.hpp"
+#include "agent/migrations.hpp"
+#include "agent/systemd.hpp"
+#include "aibox_build_info.hpp"
+#include "common/db/db.hpp"
+#include "common/fs/fs.hpp"
+#include "common/http/server.hpp"
+#include "common/http/tls.hpp"
+#include "common/log/log.hpp"
+
+namespace aibox::agent {
+namespace {
+
+void prepareDirectories(const config::Paths& paths) {
+  fs::makeDirectories(paths.stateDir(), 0750);
+  fs::makeDirectories(paths.identityDir(), 0700);
+  fs::makeDirectories(paths.runDir(), 0755);
+}
+
+std::optional<std::string> readSerial(const config::Paths& paths) {
+  std::ifstream in(paths.identityDir() / "serial");
+  std::string serial;
+  if (in && std::getline(in, serial) && !serial.empty()) {
+    return serial;
+  }
+  return std::nullopt;
+}
+
+db::Database openDatabase(const config::Paths& paths) {
+  auto database = db::Database::open(paths.database());
+  int applied = db::migrate(database, migrations());
+  if (applied > 0) {
+    log::info("database migrated", {{"applied", std::to_string(applied)},
+                                    {"schema_version", std::to_string(db::schemaVersion(database))}});
+  }
+  database.prepare("INSERT INTO agent_starts(started_at, version, build_id) "
+                   "VALUES (strftime('%Y-%m-%dT%H:%M:%SZ','now'), ?, ?)")
+      .bind(1, build::kVersion)
+      .bind(2, build::kBuildId)
+      .step();
+  return database;
+}
+
+}  // namespace
+
+int run(const Settings& settings) {
+  log::setLevel(settings.logLevel);
+  ::umask(027);
+  api::AgentInfo info;
+  info.paths = settings.paths;
+  info.startedAt = std::chrono::system_clock::now();
+  info.startedSteady = std::chrono::steady_clock::now();
+
+  boost::asio::io_context io(settings.threads);
+  http::Router router;
+  http::HttpMetrics metrics;
+  ServiceManager serviceManager(io);
+  std::unique_ptr<db::Worker> database;
+  std::unique_ptr<http::Server> server;
+  std::string listening;
+  try {
+    prepareDirectories(settings.paths);
+    info.serial = readSerial(settings.paths);
+    database = std::make_unique<db::Worker>(openDatabase(settings.paths));
+
+    api::addHealthRoutes(router);
+    api::addSystemRoutes(router, info, *database);
+    api::addMetricsRoutes(router, metrics);
+
+    http::ServerOptions options;
+    options.maxHeaderBytes = settings.maxHeaderBytes;
+    options.maxBodyBytes = settings.maxBodyBytes;
+    options.headerTimeout = settings.headerTimeout;
+    options.drainTimeout = settings.drainTimeout;
+    server = std::make_unique<http::Server>(io, router, metrics, options);
+    auto tls = settings.tls ? http::serverTlsContext({settings.tlsCertificate, settings.tlsKey}) : nullptr;
+    auto bound = server->listenTcp(*http::parseEndpoint(settings.listen), tls);
+    server->listenUnix(settings.paths.agentSocket());
+    listening = "listening on " + bound.address().to_string() + ":" + std::to_string(bound.port()) +
+                (tls ? " (https)" : " (http, TLS off)") + " and " + settings.paths.agentSocket().string();
+  } catch (const std::exception& e) {
+    log::error("aibox-agent cannot start", {{"error", e.what()}});
+    return 1;
+  }
+
+  boost::asio::signal_set signals(io, SIGTERM, SIGINT);
+  signals.async_wait([&](const boost::system::error_code& ec, int signal) {
+    if (ec) {
+      return;
+    }
+    log::info("stopping: draining connections", {{"signal", std::to_string(signal)}});
+    serviceManager.stopping();
+    server->drain([&io] { io.stop(); });
+  });
+  boost::asio::post(io, [&] {
+    serviceManager.ready(listening);
+    serviceManager.startWatchdog();
+    log::info("aibox-agent ready", {{"version", build::kVersion}, {"build_id", build::kBuildId},
+                                    {"root", settings.paths.root().string()}, {"status", listening}});
+  });
+
+  std::vector<std::jthread> extra;
+  for (int i = 1; i < settings.threads; ++i) {
+    extra.emplace_back([&io] { io.run(); });
+  }
+  io.run();
+  extra.clear();
+  log::info("aibox-agent stopped");
+  return 0;
+}
+
+}  // namespace aibox::agent

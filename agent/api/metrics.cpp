@@ -1,0 +1,27 @@
+#include "agent/api/api.hpp"
+#include "aibox_build_info.hpp"
+
+namespace aibox::agent::api {
+
+http::Response handleMetricsGet(const http::Call& /*call*/, const http::HttpMetrics& metrics) {
+  std::string text;
+  text.reserve(8192);
+  text += "# HELP aibox_build_info Version and build of the running aibox-agent.\n";
+  text += "# TYPE aibox_build_info gauge\n";
+  text += "aibox_build_info{version=\"" + http::labelValue(build::kVersion) + "\",build_id=\"" +
+          http::labelValue(build::kBuildId) + "\"} 1\n";
+  http::renderProcessMetrics(text);
+  metrics.render(text);
+  http::Response res{http::Status::ok, 11};
+  res.set(boost::beast::http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+  res.set(boost::beast::http::field::cache_control, "no-store");
+  res.body() = std::move(text);
+  return res;
+}
+
+void addMetricsRoutes(http::Router& router, const http::HttpMetrics& metrics) {
+  router.add(http::Verb::get, "/metrics", "metrics:read",
+             [&metrics](const http::Call& call) { return handleMetricsGet(call, metrics); });
+}
+
+}  // namespace aibox::agent::api

@@ -1,0 +1,51 @@
+#include <curl/curl.h>
+#include <unistd.h>
+
+#include <memory>
+
+#include "agent/ctl/ctl.hpp"
+
+namespace aibox::ctl {
+namespace {
+
+std::size_t collect(char* data, std::size_t size, std::size_t count, void* out) {
+  static_cast<std::string*>(out)->append(data, size * count);
+  return size * count;
+}
+
+}  // namespace
+
+std::optional<HttpResult> AgentClient::get(const std::string& path, std::string& problem) const {
+  std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), curl_easy_cleanup);
+  if (!curl) {
+    problem = "cannot initialise libcurl";
+    return std::nullopt;
+  }
+  HttpResult result;
+  std::string url = "http://localhost" + path;
+  std::string socket = socket_.string();
+  curl_easy_setopt(curl.get(), CURLOPT_UNIX_SOCKET_PATH, socket.c_str());
+  curl_easy_setopt(curl.get(), CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl.get(), CURLOPT_WRITEFUNCTION, collect);
+  curl_easy_setopt(curl.get(), CURLOPT_WRITEDATA, &result.body);
+  curl_easy_setopt(curl.get(), CURLOPT_CONNECTTIMEOUT_MS, 3000L);
+  curl_easy_setopt(curl.get(), CURLOPT_TIMEOUT_MS, 30000L);
+  curl_easy_setopt(curl.get(), CURLOPT_NOSIGNAL, 1L);
+  CURLcode rc = curl_easy_perform(curl.get());
+  if (rc != CURLE_OK) {
+    if (std::filesystem::exists(socket_) && ::access(socket.c_str(), R_OK | W_OK) != 0) {
+      problem = "permission denied on " + socket + ": run as root or as a member of group aibox-admin";
+    } else if (rc == CURLE_COULDNT_CONNECT) {
+      problem = "the agent is not running: nothing listens on " + socket +
+                " (check: systemctl status aibox-agent; start: systemctl start aibox-agent)";
+    } else {
+      problem = "the agent did not answer on " + socket + ": " + curl_easy_strerror(rc) +
+                " (check: systemctl status aibox-agent)";
+    }
+    return std::nullopt;
+  }
+  curl_easy_getinfo(curl.get(), CURLINFO_RESPONSE_CODE, &result.status);
+  return result;
+}
+
+}  // namespace aibox::ctl

@@ -1,0 +1,51 @@
+#pragma once
+// aiboxctl's pieces: the client of the agent's unix socket, output helpers and commands.
+
+#include <boost/json/value.hpp>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace aibox::ctl {
+
+// Exit codes, the same for every command (docs/cli.md).
+inline constexpr int kOk = 0;
+inline constexpr int kFailed = 1;        // the agent refused or the command failed
+inline constexpr int kUsage = 2;         // bad command line
+inline constexpr int kAgentDown = 3;     // the agent cannot be reached
+
+struct Options {
+  std::filesystem::path socket;
+  bool json = false;
+};
+
+struct HttpResult {
+  long status = 0;
+  std::string body;
+};
+
+// HTTP over the agent's unix socket with libcurl. On a transport failure returns nullopt and
+// fills `problem` with one line that says what to do.
+class AgentClient {
+ public:
+  explicit AgentClient(std::filesystem::path socket) : socket_(std::move(socket)) {}
+  std::optional<HttpResult> get(const std::string& path, std::string& problem) const;
+
+ private:
+  std::filesystem::path socket_;
+};
+
+// Prints an aligned two-column table.
+void printTable(const std::vector<std::pair<std::string, std::string>>& rows);
+// "3d 04h 05m 06s"
+std::string formatDuration(long long seconds);
+// The agent's {"error":{...}} as one line, or the raw body.
+std::string errorMessage(const HttpResult& result);
+// Reports that the agent is unreachable, in the chosen format; returns kAgentDown.
+int agentDown(const Options& options, const std::string& problem);
+
+int statusCommand(const Options& options, const std::vector<std::string>& args);
+
+}  // namespace aibox::ctl

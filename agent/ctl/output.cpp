@@ -1,0 +1,61 @@
+#include <boost/json/parse.hpp>
+#include <cstdio>
+#include <iostream>
+
+#include "agent/ctl/ctl.hpp"
+#include "common/json/json.hpp"
+
+namespace aibox::ctl {
+
+void printTable(const std::vector<std::pair<std::string, std::string>>& rows) {
+  std::size_t width = 0;
+  for (const auto& [key, value] : rows) {
+    width = std::max(width, key.size());
+  }
+  for (const auto& [key, value] : rows) {
+    std::cout << key << std::string(width - key.size() + 2, ' ') << value << '\n';
+  }
+}
+
+std::string formatDuration(long long seconds) {
+  long long days = seconds / 86400;
+  long long hours = seconds / 3600 % 24;
+  long long minutes = seconds / 60 % 60;
+  long long secs = seconds % 60;
+  char text[64];
+  if (days > 0) {
+    std::snprintf(text, sizeof text, "%lldd %02lldh %02lldm %02llds", days, hours, minutes, secs);
+  } else if (hours > 0) {
+    std::snprintf(text, sizeof text, "%lldh %02lldm %02llds", hours, minutes, secs);
+  } else if (minutes > 0) {
+    std::snprintf(text, sizeof text, "%lldm %02llds", minutes, secs);
+  } else {
+    std::snprintf(text, sizeof text, "%llds", secs);
+  }
+  return text;
+}
+
+std::string errorMessage(const HttpResult& result) {
+  boost::system::error_code ec;
+  auto value = boost::json::parse(result.body, ec);
+  if (!ec && value.is_object()) {
+    if (const auto* err = value.as_object().if_contains("error"); err != nullptr && err->is_object()) {
+      if (const auto* message = err->as_object().if_contains("message"); message != nullptr && message->is_string()) {
+        return std::string(message->as_string());
+      }
+    }
+  }
+  return "HTTP " + std::to_string(result.status) + ": " + result.body;
+}
+
+int agentDown(const Options& options, const std::string& problem) {
+  if (options.json) {
+    boost::json::object out{{"agent", "unreachable"}, {"socket", options.socket.string()}, {"error", problem}};
+    std::cout << json::serialize(out) << '\n';
+  } else {
+    std::cerr << "aiboxctl: " << problem << '\n';
+  }
+  return kAgentDown;
+}
+
+}  // namespace aibox::ctl

@@ -1,0 +1,129 @@
+#include "agent/settings.hpp"
+
+#include <boost/program_options/parsers.hpp>
+#include <boost/program_options/value_semantic.hpp>
+#include <iostream>
+
+#include "aibox_build_info.hpp"
+#include "common/http/server.hpp"
+
+namespace po = boost::program_options;
+
+namespace aibox::agent {
+namespace {
+
+template <class T>
+auto inRange(const char* key, T low, T high) {
+  return [key, low, high](const T& v) {
+    if (v < low || v > high) {
+      throw config::InvalidValue(key, "must be between " + std::to_string(low) + " and " + std::to_string(high));
+    }
+  };
+}
+
+po::options_description settingsDescription(Settings& s) {
+  po::options_description d("Settings (in aibox.conf as 'key = value' under [section], or here as --section.key=VALUE)");
+  // clang-format off
+  d.add_options()
+    ("server.listen", po::value(&s.listen)->default_value(s.listen)->notifier([](const std::string& v) {
+        if (!http::parseEndpoint(v)) {
+          throw config::InvalidValue("server.listen", "'" + v + "' is not ADDRESS:PORT (e.g. 0.0.0.0:8443 or [::]:8443)");
+        }
+      }), "address and port of the HTTPS admin API")
+    ("server.threads", po::value(&s.threads)->default_value(s.threads)->notifier(inRange("server.threads", 1, 64)),
+        "threads that run the event loop")
+    ("server.max_header_bytes", po::value(&s.maxHeaderBytes)->default_value(s.maxHeaderBytes)
+        ->notifier(inRange<std::size_t>("server.max_header_bytes", 1024, 1024 * 1024)),
+        "largest request head accepted (else 431)")
+    ("server.max_body_bytes", po::value(&s.maxBodyBytes)->default_value(s.maxBodyBytes)
+        ->notifier(inRange<std::uint64_t>("server.max_body_bytes", 1024, 64ULL * 1024 * 1024)),
+        "largest request body accepted (else 413)")
+    ("server.header_timeout_ms", po::value<int>()->default_value(10'000)
+        ->notifier([&s](int v) {
+          inRange("server.header_timeout_ms", 100, 600'000)(v);
+          s.headerTimeout = std::chrono::milliseconds(v);
+        }),
+        "time a client has to send a request head; also the keep-alive idle limit")
+    ("server.drain_timeout_ms", po::value<int>()->default_value(20'000)
+        ->notifier([&s](int v) {
+          inRange("server.drain_timeout_ms", 0, 600'000)(v);
+          s.drainTimeout = std::chrono::milliseconds(v);
+        }),
+        "on SIGTERM, how long requests in flight may take to finish")
+    ("tls.enabled", po::value(&s.tls)->default_value(true),
+        "serve HTTPS (turn off only for a benchmark on loopback)")
+    ("tls.certificate", po::value<std::string>()->default_value("/var/lib/aibox/identity/https.crt"),
+        "PEM certificate chain; made self-signed on first start when neither it nor the key exists")
+    ("tls.key", po::value<std::string>()->default_value("/var/lib/aibox/identity/https.key"),
+        "PEM private key (mode 0600)")
+    ("log.level", po::value<std::string>()->default_value("info")->notifier([&s](const std::string& v) {
+        auto level = log::parseLevel(v);
+        if (!level) {
+          throw config::InvalidValue("log.level", "'" + v + "' is not one of debug, info, warning, error");
+        }
+        s.logLevel = *level;
+      }), "debug, info, warning or error");
+  // clang-format on
+  return d;
+}
+
+}  // namespace
+
+std::optional<Settings> loadSettings(int argc, const char* const* argv) {
+  Settings s;
+  po::options_description general("aibox-agent: the aibox control-plane daemon\n\nUsage: aibox-agent [OPTIONS]\n\nOptions");
+  // clang-format off
+  general.add_options()
+    ("help,h", "show this help and exit")
+    ("version", "show the version and exit")
+    ("root", po::value<std::string>(), "prefix every path with DIR (tests, the demo); also $AIBOX_ROOT")
+    ("config", po::value<std::string>(), "configuration file (default: <root>/etc/aibox/aibox.conf)")
+    ("listen", po::value<std::string>(), "ADDRESS:PORT of the HTTPS API; same as --server.listen");
+  // clang-format on
+  auto settings = settingsDescription(s);
+  po::options_description all;
+  all.add(general).add(settings);
+
+  po::variables_map vm;
+  config::Origins origins;
+  config::parseCommandLine(argc, argv, all, vm, origins);
+  if (vm.count("help") != 0) {
+    std::cout << all << "\nThe agent serves /healthz, /api/v1/... and /metrics on the TLS listener and on\n"
+                        "<root>/run/aibox/agent.sock; see docs/api.md.\n";
+    return std::nullopt;
+  }
+  if (vm.count("version") != 0) {
+    std::cout << "aibox-agent " << build::kVersion << " (build " << build::kBuildId << ")\n";
+    return std::nullopt;
+  }
+  auto given = [&vm](const char* key) -> std::optional<std::string> {
+    return vm.count(key) != 0 ? std::optional(vm[key].as<std::string>()) : std::nullopt;
+  };
+  s.paths = config::Paths::resolve(given("root"));
+  if (auto configFile = given("config")) {
+    s.configFile = std::filesystem::absolute(*configFile);
+    if (!std::filesystem::exists(s.configFile)) {
+      throw config::Error(s.configFile.string() + ": configuration file not found");
+    }
+  } else {
+    s.configFile = s.paths.configFile();
+  }
+  if (auto listen = given("listen")) {
+    if (origins.contains("server.listen")) {
+      throw config::Error("--listen and --server.listen are the same setting: give one of them");
+    }
+    po::parsed_options parsed(&settings);
+    parsed.options.emplace_back("server.listen", std::vector<std::string>{*listen});
+    po::store(parsed, vm);
+    origins.insert_or_assign("server.listen", "command line (--listen)");
+  }
+  if (std::filesystem::exists(s.configFile)) {
+    config::parseFile(s.configFile, settings, vm, origins);
+  }
+  config::validate(vm, origins);
+  s.tlsCertificate = s.paths.under(vm["tls.certificate"].as<std::string>());
+  s.tlsKey = s.paths.under(vm["tls.key"].as<std::string>());
+  return s;
+}
+
+}  // namespace aibox::agent

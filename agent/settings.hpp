@@ -1,0 +1,34 @@
+#pragma once
+// The agent's settings: command line and /etc/aibox/aibox.conf (see docs/configuration.md).
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+
+#include "common/config/config.hpp"
+#include "common/log/log.hpp"
+
+namespace aibox::agent {
+
+struct Settings {
+  config::Paths paths{"/"};
+  std::filesystem::path configFile;
+  std::string listen = "0.0.0.0:8443";
+  int threads = 1;
+  std::size_t maxHeaderBytes = 16 * 1024;
+  std::uint64_t maxBodyBytes = 1024 * 1024;
+  std::chrono::milliseconds headerTimeout{10'000};
+  std::chrono::milliseconds drainTimeout{20'000};
+  bool tls = true;
+  std::filesystem::path tlsCertificate;  // inside the root
+  std::filesystem::path tlsKey;
+  log::Level logLevel = log::Level::info;
+};
+
+// Reads the command line and the config file. Returns nullopt after printing --help or
+// --version. Throws config::Error (file, line, key) on any bad setting.
+std::optional<Settings> loadSettings(int argc, const char* const* argv);
+
+}  // namespace aibox::agent

@@ -1,0 +1,92 @@
+#include "common/json/json.hpp"
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+namespace aibox::json {
+
+std::variant<boost::json::object, Problem> parseObject(std::string_view text) {
+  boost::system::error_code ec;
+  boost::json::value value = boost::json::parse(text, ec);
+  if (ec) {
+    return Problem{"invalid_json", "", "request body is not valid JSON: " + ec.message()};
+  }
+  if (!value.is_object()) {
+    return Problem{"invalid_json", "", "request body must be a JSON object"};
+  }
+  return std::move(value.as_object());
+}
+
+const boost::json::value* Reader::find(std::string_view key, bool required) {
+  if (problem_) {
+    return nullptr;
+  }
+  seen_.emplace(key);
+  const auto* value = object_.if_contains(key);
+  if (value == nullptr || value->is_null()) {
+    if (required) {
+      fail(key, "is required");
+    }
+    return nullptr;
+  }
+  return value;
+}
+
+void Reader::fail(std::string_view key, std::string message) {
+  if (!problem_) {
+    problem_ = Problem{"invalid_field", std::string(key),
+                       "field '" + std::string(key) + "' " + std::move(message)};
+  }
+}
+
+std::optional<std::string> Reader::string(std::string_view key, bool required) {
+  const auto* v = find(key, required);
+  if (v == nullptr) {
+    return std::nullopt;
+  }
+  if (!v->is_string()) {
+    fail(key, "must be a string");
+    return std::nullopt;
+  }
+  return std::string(v->as_string());
+}
+
+std::optional<std::int64_t> Reader::integer(std::string_view key, bool required) {
+  const auto* v = find(key, required);
+  if (v == nullptr) {
+    return std::nullopt;
+  }
+  if (v->is_int64()) {
+    return v->as_int64();
+  }
+  if (v->is_uint64() && v->as_uint64() <= static_cast<std::uint64_t>(INT64_MAX)) {
+    return static_cast<std::int64_t>(v->as_uint64());
+  }
+  fail(key, "must be an integer");
+  return std::nullopt;
+}
+
+std::optional<bool> Reader::boolean(std::string_view key, bool required) {
+  const auto* v = find(key, required);
+  if (v == nullptr) {
+    return std::nullopt;
+  }
+  if (!v->is_bool()) {
+    fail(key, "must be true or false");
+    return std::nullopt;
+  }
+  return v->as_bool();
+}
+
+void Reader::rejectUnknown() {
+  for (const auto& entry : object_) {
+    if (!seen_.contains(std::string_view(entry.key()))) {
+      fail(entry.key(), "is not a known field");
+      return;
+    }
+  }
+}
+
+std::string serialize(const boost::json::value& value) { return boost::json::serialize(value); }
+
+}  // namespace aibox::json

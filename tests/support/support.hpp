@@ -1,0 +1,117 @@
+#pragma once
+// Test helpers: temp roots, the real aibox-agent started as a child process with a notify
+// socket (as systemd would give it), HTTP through libcurl, raw socket clients and commands.
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace aibox::test {
+
+class TempDir {
+ public:
+  TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  ~TempDir();
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+void writeFile(const std::filesystem::path& path, const std::string& text);
+std::string readFile(const std::filesystem::path& path);
+
+struct AgentOptions {
+  std::vector<std::string> args;                 // appended to --root and --listen
+  std::chrono::microseconds watchdog{0};        // WATCHDOG_USEC when non-zero
+  bool waitReady = true;
+};
+
+// The real agent in a temp root, listening on 127.0.0.1 on a free port.
+class Agent {
+ public:
+  explicit Agent(AgentOptions options = {});
+  Agent(const std::filesystem::path& root, AgentOptions options);
+  Agent(const Agent&) = delete;
+  Agent& operator=(const Agent&) = delete;
+  ~Agent();
+
+  const std::filesystem::path& root() const { return root_; }
+  std::filesystem::path socket() const { return root_ / "run/aibox/agent.sock"; }
+  std::filesystem::path certificate() const { return root_ / "var/lib/aibox/identity/https.crt"; }
+  int port() const { return port_; }
+  pid_t pid() const { return pid_; }
+
+  // The next sd_notify message, or nullopt after `timeout`.
+  std::optional<std::string> nextNotification(std::chrono::milliseconds timeout);
+  // Waits for a notification containing `text`.
+  bool waitNotification(const std::string& text, std::chrono::milliseconds timeout);
+
+  void signal(int sig) const;
+  // Waits for the process to end; returns its exit code (128+N for signal N), or nullopt.
+  std::optional<int> wait(std::chrono::milliseconds timeout);
+  std::string log() const;
+
+ private:
+  void start(const AgentOptions& options);
+  std::optional<TempDir> ownRoot_;
+  std::filesystem::path root_;
+  int notifyFd_ = -1;
+  pid_t pid_ = -1;
+  int port_ = 0;
+  std::optional<int> exitCode_;
+};
+
+struct HttpReply {
+  long status = 0;
+  std::string body;
+  std::map<std::string, std::string> headers;  // lower-case names
+  std::string error;                            // libcurl's, when the transfer failed
+};
+
+struct HttpRequest {
+  std::string method = "GET";
+  std::string path = "/";
+  std::string body;
+  std::vector<std::string> headers;
+};
+
+// Over the agent's unix socket.
+HttpReply viaSocket(const Agent& agent, const HttpRequest& request);
+// Over HTTPS to 127.0.0.1, verifying the agent's certificate for the name "localhost".
+HttpReply viaTls(const Agent& agent, const HttpRequest& request);
+
+// A raw connection to a unix socket, for slow or half-sent requests.
+class RawClient {
+ public:
+  explicit RawClient(const std::filesystem::path& socket);
+  RawClient(const RawClient&) = delete;
+  RawClient& operator=(const RawClient&) = delete;
+  ~RawClient();
+  bool connected() const { return fd_ >= 0; }
+  void send(const std::string& data) const;
+  // Reads until the peer closes or `timeout` passes; `closed` tells which.
+  std::string readAll(std::chrono::milliseconds timeout, bool& closed) const;
+  // Reads one complete response head and its Content-Length body.
+  std::string readResponse(std::chrono::milliseconds timeout) const;
+
+ private:
+  int fd_ = -1;
+};
+
+struct CommandResult {
+  int exitCode = -1;
+  std::string out;
+  std::string err;
+};
+// Runs argv[0] with arguments, no shell; captures stdout and stderr.
+CommandResult run(const std::vector<std::string>& argv, const std::string& input = "");
+
+}  // namespace aibox::test
