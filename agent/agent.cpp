@@ -70,12 +70,9 @@ int run(const Settings& settings) {
   try {
     prepareDirectories(settings.paths);
     info.serial = readSerial(settings.paths);
-    database = std::make_unique<db::Worker>(openDatabase(settings.paths));
 
-    api::addHealthRoutes(router);
-    api::addSystemRoutes(router, info, *database);
-    api::addMetricsRoutes(router, metrics);
-
+    // Listen first: a second agent on the same root stops here, before it touches the database.
+    // Nothing is served before io.run(), so the routes can be added after.
     http::ServerOptions options;
     options.maxHeaderBytes = settings.maxHeaderBytes;
     options.maxBodyBytes = settings.maxBodyBytes;
@@ -87,6 +84,11 @@ int run(const Settings& settings) {
     server->listenUnix(settings.paths.agentSocket());
     listening = "listening on " + bound.address().to_string() + ":" + std::to_string(bound.port()) +
                 (tls ? " (https)" : " (http, TLS off)") + " and " + settings.paths.agentSocket().string();
+
+    database = std::make_unique<db::Worker>(openDatabase(settings.paths));
+    api::addHealthRoutes(router);
+    api::addSystemRoutes(router, info, *database);
+    api::addMetricsRoutes(router, metrics);
   } catch (const std::exception& e) {
     log::error("aibox-agent cannot start", {{"error", e.what()}});
     return 1;
