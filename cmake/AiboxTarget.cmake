@@ -3,7 +3,7 @@
 function(aibox_warnings target)
   target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor
                                            -Wold-style-cast -Wcast-align -Wunused -Woverloaded-virtual
-                                           -Wnull-dereference -Wformat=2
+                                           -Wformat=2
                                            # designated initializers rely on member defaults
                                            -Wno-missing-field-initializers)
   if(AIBOX_WERROR)

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds a release and runs aibox on this machine in ./demo-root
+# (kept between runs) until Ctrl-C. AIBOX_DEMO_LISTEN overrides the address (0.0.0.0:8443).
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+
+scripts/install-deps.sh
+cmake --preset release >/dev/null
+cmake --build --preset release
+
+root="$top/demo-root"
+listen="${AIBOX_DEMO_LISTEN:-0.0.0.0:8443}"
+port="${listen##*:}"
+agent="$top/build/release/agent/aibox-agent"
+ctl="$top/build/release/agent/ctl/aiboxctl"
+mkdir -p "$root/etc/aibox"
+[ -f "$root/etc/aibox/aibox.conf" ] || cp packaging/aibox.conf "$root/etc/aibox/aibox.conf"
+
+"$agent" --root "$root" --listen "$listen" &
+pid=$!
+stop() {
+  trap - INT TERM EXIT
+  kill -TERM "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  echo "aibox demo stopped; its state stays in $root"
+}
+trap stop INT TERM EXIT
+
+for _ in $(seq 1 100); do
+  "$ctl" --root "$root" status >/dev/null 2>&1 && break
+  kill -0 "$pid" 2>/dev/null || { echo "demo: aibox-agent exited; see the log above" >&2; exit 1; }
+  sleep 0.1
+done
+
+host=$(hostname)
+cert="$root/var/lib/aibox/identity/https.crt"
+cat <<MSG
+
+aibox demo is running (box root: $root)
+
+  Admin API   https://$host:$port/api/v1/system
+              self-signed certificate: $cert
+              try: curl --cacert $cert https://localhost:$port/healthz
+  Local CLI   $ctl --root $root status
+              (add --json for machine output; the CLI is an admin as the same user)
+  Metrics     curl --unix-socket $root/run/aibox/agent.sock http://localhost/metrics
+
+  Logins for the web console come with the security core; until then admin routes are
+  reached through the local socket, as aiboxctl does.
+
+Press Ctrl-C to stop.
+MSG
+"$ctl" --root "$root" status
+wait "$pid"

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The aibox-agent .deb builds, has no lintian errors, holds what a box needs, and its binaries
+# and systemd unit are sound. Usage: deb_test.sh OUTDIR
+set -euo pipefail
+top=$(cd "$(dirname "$0")/../.." && pwd)
+out=$1
+rm -rf "$out"
+"$top/scripts/build-deb.sh" "$out"
+deb=$(ls "$out"/aibox-agent_*.deb)
+
+echo "== lintian"
+lintian --fail-on error --suppress-tags no-manual-page "$deb"
+
+echo "== contents"
+contents=$(dpkg-deb -c "$deb")
+for path in ./usr/sbin/aibox-agent ./usr/bin/aiboxctl ./lib/systemd/system/aibox-agent.service \
+            ./etc/aibox/aibox.conf ./usr/share/doc/aibox-agent/api.md; do
+  grep -q " $path\$" <<<"$contents" || { echo "missing from the package: $path" >&2; exit 1; }
+done
+dpkg-deb -f "$deb" Depends | grep -q adduser
+
+echo "== unit"
+root=$(mktemp -d)
+trap 'rm -rf "$root"' EXIT
+dpkg-deb -x "$deb" "$root"
+unit="$root/lib/systemd/system/aibox-agent.service"
+for line in Type=notify WatchdogSec=30 Restart=on-failure ProtectSystem=strict NoNewPrivileges=yes \
+            PrivateTmp=yes ProtectHome=yes ProtectKernelTunables=yes ProtectKernelModules=yes \
+            "ReadWritePaths=/var/lib/aibox /run/aibox" User=aibox; do
+  grep -qx "$line" "$unit" || { echo "unit lacks $line" >&2; exit 1; }
+done
+grep -q '^RestrictAddressFamilies=' "$unit"
+
+echo "== binaries"
+"$root/usr/sbin/aibox-agent" --version | grep -q '^aibox-agent '
+"$root/usr/bin/aiboxctl" --version | grep -q '^aiboxctl '
+"$root/usr/sbin/aibox-agent" --root "$root/box" --config "$root/etc/aibox/aibox.conf" --version >/dev/null
+
+echo "== maintainer scripts"
+postinst=$(dpkg-deb -I "$deb" postinst)
+for word in "addgroup --system --quiet aibox-admin" "adduser --system" "-m 0700 /var/lib/aibox/identity"; do
+  grep -qF -- "$word" <<<"$postinst" || { echo "postinst lacks: $word" >&2; exit 1; }
+done
+echo "package ok: $deb"
