@@ -39,11 +39,14 @@ db::Database openDatabase(const config::Paths& paths) {
   auto database = db::Database::open(paths.database());
   int applied = db::migrate(database, migrations());
   if (applied > 0) {
-    log::info("database migrated", {{"applied", std::to_string(applied)},
-                                    {"schema_version", std::to_string(db::schemaVersion(database))}});
+    log::info("database migrated",
+              {{"applied", std::to_string(applied)},
+               {"schema_version", std::to_string(db::schemaVersion(database))}});
   }
-  database.prepare("INSERT INTO agent_starts(started_at, version, build_id) "
-                   "VALUES (strftime('%Y-%m-%dT%H:%M:%SZ','now'), ?, ?)")
+  database
+      .prepare(
+          "INSERT INTO agent_starts(started_at, version, build_id) "
+          "VALUES (strftime('%Y-%m-%dT%H:%M:%SZ','now'), ?, ?)")
       .bind(1, build::kVersion)
       .bind(2, build::kBuildId)
       .step();
@@ -79,11 +82,13 @@ int run(const Settings& settings) {
     options.headerTimeout = settings.headerTimeout;
     options.drainTimeout = settings.drainTimeout;
     server = std::make_unique<http::Server>(io, router, metrics, options);
-    auto tls = settings.tls ? http::serverTlsContext({settings.tlsCertificate, settings.tlsKey}) : nullptr;
+    auto tls =
+        settings.tls ? http::serverTlsContext({settings.tlsCertificate, settings.tlsKey}) : nullptr;
     auto bound = server->listenTcp(*http::parseEndpoint(settings.listen), tls);
     server->listenUnix(settings.paths.agentSocket());
     listening = "listening on " + bound.address().to_string() + ":" + std::to_string(bound.port()) +
-                (tls ? " (https)" : " (http, TLS off)") + " and " + settings.paths.agentSocket().string();
+                (tls ? " (https)" : " (http, TLS off)") + " and " +
+                settings.paths.agentSocket().string();
 
     database = std::make_unique<db::Worker>(openDatabase(settings.paths));
     api::addHealthRoutes(router);
@@ -95,19 +100,22 @@ int run(const Settings& settings) {
   }
 
   boost::asio::signal_set signals(io, SIGTERM, SIGINT);
-  signals.async_wait([&](const boost::system::error_code& ec, int signal) {
-    if (ec) {
-      return;
-    }
-    log::info("stopping: draining connections", {{"signal", std::to_string(signal)}});
-    serviceManager.stopping();
-    server->drain([&io] { io.stop(); });
-  });
-  boost::asio::post(io, [&] {
+  signals.async_wait(
+      [&serviceManager, &server, &io](const boost::system::error_code& ec, int signal) {
+        if (ec) {
+          return;
+        }
+        log::info("stopping: draining connections", {{"signal", std::to_string(signal)}});
+        serviceManager.stopping();
+        server->drain([&io] { io.stop(); });
+      });
+  boost::asio::post(io, [&serviceManager, &listening, &settings] {
     serviceManager.ready(listening);
     serviceManager.startWatchdog();
-    log::info("aibox-agent ready", {{"version", build::kVersion}, {"build_id", build::kBuildId},
-                                    {"root", settings.paths.root().string()}, {"status", listening}});
+    log::info("aibox-agent ready", {{"version", build::kVersion},
+                                    {"build_id", build::kBuildId},
+                                    {"root", settings.paths.root().string()},
+                                    {"status", listening}});
   });
 
   std::vector<std::jthread> extra;

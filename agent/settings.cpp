@@ -16,13 +16,15 @@ template <class T>
 auto inRange(const char* key, T low, T high) {
   return [key, low, high](const T& v) {
     if (v < low || v > high) {
-      throw config::InvalidValue(key, "must be between " + std::to_string(low) + " and " + std::to_string(high));
+      throw config::InvalidValue(
+          key, "must be between " + std::to_string(low) + " and " + std::to_string(high));
     }
   };
 }
 
 po::options_description settingsDescription(Settings& s) {
-  po::options_description d("Settings (in aibox.conf as 'key = value' under [section], or here as --section.key=VALUE)");
+  po::options_description d(
+      "Settings (in aibox.conf as 'key = value' under [section], or here as --section.key=VALUE)");
   // clang-format off
   d.add_options()
     ("server.listen", po::value(&s.listen)->default_value(s.listen)->notifier([](const std::string& v) {
@@ -71,7 +73,8 @@ po::options_description settingsDescription(Settings& s) {
 
 std::optional<Settings> loadSettings(int argc, const char* const* argv) {
   Settings s;
-  po::options_description general("aibox-agent: the aibox control-plane daemon\n\nUsage: aibox-agent [OPTIONS]\n\nOptions");
+  po::options_description general(
+      "aibox-agent: the aibox control-plane daemon\n\nUsage: aibox-agent [OPTIONS]\n\nOptions");
   // clang-format off
   general.add_options()
     ("help,h", "show this help and exit")
@@ -88,8 +91,10 @@ std::optional<Settings> loadSettings(int argc, const char* const* argv) {
   config::Origins origins;
   config::parseCommandLine(argc, argv, all, vm, origins);
   if (vm.count("help") != 0) {
-    std::cout << all << "\nThe agent serves /healthz, /api/v1/... and /metrics on the TLS listener and on\n"
-                        "<root>/run/aibox/agent.sock; see docs/api.md.\n";
+    std::cout
+        << all
+        << "\nThe agent serves /healthz, /api/v1/... and /metrics on the TLS listener and on\n"
+           "<root>/run/aibox/agent.sock; see docs/api.md.\n";
     return std::nullopt;
   }
   if (vm.count("version") != 0) {

@@ -12,9 +12,13 @@ void ServiceManager::ready(std::string_view text) {
   sd_notify(0, ("READY=1\nSTATUS=" + std::string(text)).c_str());
 }
 
-void ServiceManager::status(std::string_view text) { sd_notify(0, ("STATUS=" + std::string(text)).c_str()); }
+void ServiceManager::status(std::string_view text) {
+  sd_notify(0, ("STATUS=" + std::string(text)).c_str());
+}
 
-void ServiceManager::stopping() { sd_notify(0, "STOPPING=1\nSTATUS=draining connections"); }
+void ServiceManager::stopping() {
+  sd_notify(0, "STOPPING=1\nSTATUS=draining connections");
+}
 
 void ServiceManager::startWatchdog() {
   std::uint64_t usec = 0;

@@ -26,8 +26,8 @@ void addMetricsRoutes(http::Router& router, const http::HttpMetrics& metrics);
 
 // Handlers, named so tests can call them directly.
 http::Response handleHealthGet(const http::Call& call);
-void handleSystemGet(const std::shared_ptr<const http::Call>& call, const http::Reply& reply, const AgentInfo& info,
-                     db::Worker& database);
+void handleSystemGet(const std::shared_ptr<const http::Call>& call, const http::Reply& reply,
+                     const AgentInfo& info, db::Worker& database);
 http::Response systemReport(db::Database& db, const AgentInfo& info);
 http::Response handleMetricsGet(const http::Call& call, const http::HttpMetrics& metrics);
 

@@ -34,7 +34,8 @@ std::optional<HttpResult> AgentClient::get(const std::string& path, std::string&
   CURLcode rc = curl_easy_perform(curl.get());
   if (rc != CURLE_OK) {
     if (std::filesystem::exists(socket_) && ::access(socket.c_str(), R_OK | W_OK) != 0) {
-      problem = "permission denied on " + socket + ": run as root or as a member of group aibox-admin";
+      problem =
+          "permission denied on " + socket + ": run as root or as a member of group aibox-admin";
     } else if (rc == CURLE_COULDNT_CONNECT) {
       problem = "the agent is not running: nothing listens on " + socket +
                 " (check: systemctl status aibox-agent; start: systemctl start aibox-agent)";

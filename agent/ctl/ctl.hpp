@@ -12,9 +12,9 @@ namespace aibox::ctl {
 
 // Exit codes, the same for every command (docs/cli.md).
 inline constexpr int kOk = 0;
-inline constexpr int kFailed = 1;        // the agent refused or the command failed
-inline constexpr int kUsage = 2;         // bad command line
-inline constexpr int kAgentDown = 3;     // the agent cannot be reached
+inline constexpr int kFailed = 1;     // the agent refused or the command failed
+inline constexpr int kUsage = 2;      // bad command line
+inline constexpr int kAgentDown = 3;  // the agent cannot be reached
 
 struct Options {
   std::filesystem::path socket;

@@ -50,13 +50,15 @@ int main(int argc, char** argv) {
     po::store(parsed, vm);
     // Options after the command belong to it (e.g. "status --help").
     auto rest = po::collect_unrecognized(parsed.options, po::include_positional);
-    if (vm.count("command") != 0 && !rest.empty() && rest.front() == vm["command"].as<std::string>()) {
+    if (vm.count("command") != 0 && !rest.empty() &&
+        rest.front() == vm["command"].as<std::string>()) {
       rest.erase(rest.begin());
     }
     vm.erase("args");
     if (vm.count("command") == 0) {
       if (vm.count("version") != 0) {
-        std::cout << "aiboxctl " << aibox::build::kVersion << " (build " << aibox::build::kBuildId << ")\n";
+        std::cout << "aiboxctl " << aibox::build::kVersion << " (build " << aibox::build::kBuildId
+                  << ")\n";
         return aibox::ctl::kOk;
       }
       std::cout << global << '\n' << kCommands;
@@ -74,7 +76,8 @@ int main(int argc, char** argv) {
       }
       options.socket = vm["socket"].as<std::string>();
     } else {
-      auto root = vm.count("root") != 0 ? std::optional(vm["root"].as<std::string>()) : std::nullopt;
+      auto root =
+          vm.count("root") != 0 ? std::optional(vm["root"].as<std::string>()) : std::nullopt;
       options.socket = aibox::config::Paths::resolve(root).agentSocket();
     }
     std::string command = vm["command"].as<std::string>();

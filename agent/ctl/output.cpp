@@ -39,8 +39,10 @@ std::string errorMessage(const HttpResult& result) {
   boost::system::error_code ec;
   auto value = boost::json::parse(result.body, ec);
   if (!ec && value.is_object()) {
-    if (const auto* err = value.as_object().if_contains("error"); err != nullptr && err->is_object()) {
-      if (const auto* message = err->as_object().if_contains("message"); message != nullptr && message->is_string()) {
+    if (const auto* err = value.as_object().if_contains("error");
+        err != nullptr && err->is_object()) {
+      if (const auto* message = err->as_object().if_contains("message");
+          message != nullptr && message->is_string()) {
         return std::string(message->as_string());
       }
     }
@@ -50,7 +52,8 @@ std::string errorMessage(const HttpResult& result) {
 
 int agentDown(const Options& options, const std::string& problem) {
   if (options.json) {
-    boost::json::object out{{"agent", "unreachable"}, {"socket", options.socket.string()}, {"error", problem}};
+    boost::json::object out{
+        {"agent", "unreachable"}, {"socket", options.socket.string()}, {"error", problem}};
     std::cout << json::serialize(out) << '\n';
   } else {
     std::cerr << "aiboxctl: " << problem << '\n';

@@ -22,13 +22,15 @@ std::string text(const boost::json::object& o, std::string_view key) {
 
 int statusCommand(const Options& options, const std::vector<std::string>& args) {
   if (!args.empty() && (args[0] == "--help" || args[0] == "-h")) {
-    std::cout << "Usage: aiboxctl [--root DIR | --socket PATH] [--json] status\n\n"
-                 "Shows whether the agent runs, its version, build, uptime and the box's identity.\n"
-                 "Exit code 3 when the agent cannot be reached.\n";
+    std::cout
+        << "Usage: aiboxctl [--root DIR | --socket PATH] [--json] status\n\n"
+           "Shows whether the agent runs, its version, build, uptime and the box's identity.\n"
+           "Exit code 3 when the agent cannot be reached.\n";
     return kOk;
   }
   if (!args.empty()) {
-    std::cerr << "aiboxctl status: unexpected argument '" << args[0] << "' (see aiboxctl status --help)\n";
+    std::cerr << "aiboxctl status: unexpected argument '" << args[0]
+              << "' (see aiboxctl status --help)\n";
     return kUsage;
   }
   std::string problem;
@@ -48,7 +50,8 @@ int statusCommand(const Options& options, const std::vector<std::string>& args) 
   }
   const auto& system = value.as_object();
   if (options.json) {
-    std::cout << json::serialize(boost::json::object{{"agent", "running"}, {"system", system}}) << '\n';
+    std::cout << json::serialize(boost::json::object{{"agent", "running"}, {"system", system}})
+              << '\n';
     return kOk;
   }
   long long uptime = system.contains("uptime_seconds") && system.at("uptime_seconds").is_int64()

@@ -23,8 +23,8 @@ bool validName(std::string_view name) {
     return false;
   }
   for (char c : name) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-              c == '-' || c == '.';
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-' || c == '.';
     if (!ok) {
       return false;
     }
@@ -80,11 +80,12 @@ void parseFile(const std::filesystem::path& file, const po::options_description&
     }
     std::string key = section.empty() ? name : section + "." + name;
     if (auto [it, inserted] = seenAt.emplace(key, number); !inserted) {
-      throw Error(where + ": key '" + key + "' is already set on line " + std::to_string(it->second) +
-                  ": keep one of them");
+      throw Error(where + ": key '" + key + "' is already set on line " +
+                  std::to_string(it->second) + ": keep one of them");
     }
     if (settings.find_nothrow(key, false) == nullptr) {
-      throw Error(where + ": unknown key '" + key + "': check the spelling and the [section]; "
+      throw Error(where + ": unknown key '" + key +
+                  "': check the spelling and the [section]; "
                   "the known keys are listed by --help");
     }
     if (origins.contains(key)) {

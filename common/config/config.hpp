@@ -31,11 +31,13 @@ class InvalidValue : public std::runtime_error {
 using Origins = std::map<std::string, std::string, std::less<>>;
 
 // Parses the command line into `vm`. Throws Error with a usage hint on a bad option.
-void parseCommandLine(int argc, const char* const* argv, const boost::program_options::options_description& options,
+void parseCommandLine(int argc, const char* const* argv,
+                      const boost::program_options::options_description& options,
                       boost::program_options::variables_map& vm, Origins& origins);
 
 // Adds the settings of the INI file at `file` to `vm` (values already there win).
-void parseFile(const std::filesystem::path& file, const boost::program_options::options_description& settings,
+void parseFile(const std::filesystem::path& file,
+               const boost::program_options::options_description& settings,
                boost::program_options::variables_map& vm, Origins& origins);
 
 // Runs the validators; an InvalidValue becomes an Error naming where the value came from.

@@ -4,13 +4,15 @@
 
 namespace aibox::config {
 
-Paths::Paths(std::filesystem::path root) : root_(std::filesystem::absolute(std::move(root)).lexically_normal()) {}
+Paths::Paths(std::filesystem::path root)
+    : root_(std::filesystem::absolute(std::move(root)).lexically_normal()) {}
 
 Paths Paths::resolve(const std::optional<std::string>& rootArgument) {
   if (rootArgument && !rootArgument->empty()) {
     return Paths(*rootArgument);
   }
-  if (const char* env = std::getenv("AIBOX_ROOT"); env != nullptr && *env != '\0') {  // NOLINT(concurrency-mt-unsafe)
+  if (const char* env = std::getenv("AIBOX_ROOT");
+      env != nullptr && *env != '\0') {  // NOLINT(concurrency-mt-unsafe)
     return Paths(env);
   }
   return Paths("/");

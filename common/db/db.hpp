@@ -9,12 +9,12 @@
 #include <boost/asio/thread_pool.hpp>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
-#include <functional>
 #include <type_traits>
 #include <utility>
 
@@ -32,7 +32,8 @@ class Error : public std::runtime_error {
 class Statement {
  public:
   Statement(sqlite3* db, std::string_view sql);
-  Statement(Statement&& other) noexcept : db_(other.db_), stmt_(std::exchange(other.stmt_, nullptr)) {}
+  Statement(Statement&& other) noexcept
+      : db_(other.db_), stmt_(std::exchange(other.stmt_, nullptr)) {}
   Statement(const Statement&) = delete;
   Statement& operator=(const Statement&) = delete;
   Statement& operator=(Statement&&) = delete;

@@ -24,7 +24,8 @@ int migrate(Database& db, std::span<const Migration> migrations) {
   }
   if (current > newest) {
     throw Error(SQLITE_MISMATCH, "database schema version " + std::to_string(current) +
-                                     " is newer than this aibox supports (" + std::to_string(newest) +
+                                     " is newer than this aibox supports (" +
+                                     std::to_string(newest) +
                                      "): install the newer aibox again or restore a backup");
   }
   int applied = 0;

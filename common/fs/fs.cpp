@@ -25,7 +25,7 @@ void writeFileAtomic(const std::filesystem::path& path, std::string_view data, m
   if (fd < 0) {
     fail("create", temp);
   }
-  auto cleanup = [&](const char* what) {
+  auto cleanup = [fd, &temp](const char* what) {
     int saved = errno;
     ::close(fd);
     ::unlink(temp.c_str());

@@ -48,7 +48,7 @@ Identity localPeer(uid_t uid, gid_t gid);
 struct Call {
   Request request;
   Identity identity;
-  std::string remote;  // peer address, for logs
+  std::string remote;      // peer address, for logs
   std::string_view route;  // the matched pattern ("/api/v1/models/{id}"), or "unmatched"
   std::vector<std::pair<std::string, std::string>> params;
 
@@ -70,7 +70,8 @@ Response badRequest(const json::Problem& problem);
 class Router {
  public:
   void add(Verb verb, std::string_view pattern, std::string_view permission, Handler handler);
-  void addAsync(Verb verb, std::string_view pattern, std::string_view permission, AsyncHandler handler);
+  void addAsync(Verb verb, std::string_view pattern, std::string_view permission,
+                AsyncHandler handler);
 
   // Finds the route, checks the caller's permission and runs the handler; answers 404, 405
   // (with Allow), 401 or 403 itself.

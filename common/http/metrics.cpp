@@ -16,7 +16,8 @@ namespace {
 // The shortest text that reads back as the same double.
 std::string number(double v) {
   std::array<char, 32> text{};
-  auto result = std::to_chars(text.data(), text.data() + text.size(), v, std::chars_format::general);
+  auto result =
+      std::to_chars(text.data(), text.data() + text.size(), v, std::chars_format::general);
   return {text.data(), result.ptr};
 }
 
@@ -25,7 +26,8 @@ std::string readFile(const char* path) {
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
-void metric(std::string& out, std::string_view name, std::string_view type, std::string_view help, double value) {
+void metric(std::string& out, std::string_view name, std::string_view type, std::string_view help,
+            double value) {
   out.append("# HELP ").append(name).append(" ").append(help).append("\n");
   out.append("# TYPE ").append(name).append(" ").append(type).append("\n");
   out.append(name).append(" ").append(number(value)).append("\n");
@@ -69,26 +71,32 @@ void HttpMetrics::observe(std::string_view route, Verb verb, unsigned status, do
 
 void HttpMetrics::render(std::string& out) const {
   std::lock_guard lock(mutex_);
-  out += "# HELP aibox_http_requests_total HTTP requests answered, by route pattern, method and status code.\n";
+  out +=
+      "# HELP aibox_http_requests_total HTTP requests answered, by route pattern, method and "
+      "status code.\n";
   out += "# TYPE aibox_http_requests_total counter\n";
   for (const auto& [key, count] : requests_) {
     const auto& [route, method, code] = key;
-    out += "aibox_http_requests_total{route=\"" + labelValue(route) + "\",method=\"" + method + "\",code=\"" +
-           std::to_string(code) + "\"} " + std::to_string(count) + "\n";
+    out += "aibox_http_requests_total{route=\"" + labelValue(route) + "\",method=\"" + method +
+           "\",code=\"" + std::to_string(code) + "\"} " + std::to_string(count) + "\n";
   }
-  out += "# HELP aibox_http_request_duration_seconds Time from a complete request to its response, by route.\n";
+  out +=
+      "# HELP aibox_http_request_duration_seconds Time from a complete request to its response, by "
+      "route.\n";
   out += "# TYPE aibox_http_request_duration_seconds histogram\n";
   for (const auto& [route, h] : latency_) {
     std::string label = "route=\"" + labelValue(route) + "\"";
     std::uint64_t cumulative = 0;
     for (std::size_t i = 0; i < kBuckets.size(); ++i) {
       cumulative += h.buckets[i];
-      out += "aibox_http_request_duration_seconds_bucket{" + label + ",le=\"" + number(kBuckets[i]) + "\"} " +
-             std::to_string(cumulative) + "\n";
+      out += "aibox_http_request_duration_seconds_bucket{" + label + ",le=\"" +
+             number(kBuckets[i]) + "\"} " + std::to_string(cumulative) + "\n";
     }
-    out += "aibox_http_request_duration_seconds_bucket{" + label + ",le=\"+Inf\"} " + std::to_string(h.count) + "\n";
+    out += "aibox_http_request_duration_seconds_bucket{" + label + ",le=\"+Inf\"} " +
+           std::to_string(h.count) + "\n";
     out += "aibox_http_request_duration_seconds_sum{" + label + "} " + number(h.sum) + "\n";
-    out += "aibox_http_request_duration_seconds_count{" + label + "} " + std::to_string(h.count) + "\n";
+    out += "aibox_http_request_duration_seconds_count{" + label + "} " + std::to_string(h.count) +
+           "\n";
   }
 }
 
@@ -100,7 +108,8 @@ void renderProcessMetrics(std::string& out) {
   auto close = stat.rfind(')');
   if (close != std::string::npos) {
     std::istringstream fields(stat.substr(close + 2));
-    std::vector<std::string> f{std::istream_iterator<std::string>(fields), std::istream_iterator<std::string>()};
+    std::vector<std::string> f{std::istream_iterator<std::string>(fields),
+                               std::istream_iterator<std::string>()};
     // After ')', field 3 (state) is index 0: utime=14, stime=15, starttime=22, vsize=23, rss=24.
     if (f.size() > 21) {
       double utime = std::stod(f[11]);
@@ -115,9 +124,10 @@ void renderProcessMetrics(std::string& out) {
           bootTime = std::stod(line.substr(6));
         }
       }
-      metric(out, "process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.",
-             (utime + stime) / ticks);
-      metric(out, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", rss * pageSize);
+      metric(out, "process_cpu_seconds_total", "counter",
+             "Total user and system CPU time spent in seconds.", (utime + stime) / ticks);
+      metric(out, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.",
+             rss * pageSize);
       metric(out, "process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.", vsize);
       metric(out, "process_start_time_seconds", "gauge",
              "Start time of the process since unix epoch in seconds.", bootTime + start / ticks);

@@ -84,7 +84,8 @@ Identity localPeer(uid_t uid, gid_t gid) {
   std::array<char, 4096> buffer{};
   group grp{};
   group* found = nullptr;
-  if (getgrnam_r("aibox-admin", &grp, buffer.data(), buffer.size(), &found) != 0 || found == nullptr) {
+  if (getgrnam_r("aibox-admin", &grp, buffer.data(), buffer.size(), &found) != 0 ||
+      found == nullptr) {
     return id;
   }
   gid_t adminGid = found->gr_gid;
@@ -118,16 +119,18 @@ std::string_view Call::param(std::string_view name) const {
   return {};
 }
 
-void Router::add(Verb verb, std::string_view pattern, std::string_view permission, Handler handler) {
+void Router::add(Verb verb, std::string_view pattern, std::string_view permission,
+                 Handler handler) {
   addAsync(verb, pattern, permission,
-           [handler = std::move(handler)](const std::shared_ptr<const Call>& call, const Reply& reply) {
-             reply(handler(*call));
-           });
+           [handler = std::move(handler)](const std::shared_ptr<const Call>& call,
+                                          const Reply& reply) { reply(handler(*call)); });
 }
 
-void Router::addAsync(Verb verb, std::string_view pattern, std::string_view permission, AsyncHandler handler) {
+void Router::addAsync(Verb verb, std::string_view pattern, std::string_view permission,
+                      AsyncHandler handler) {
   if (pattern.empty() || pattern.front() != '/' || permission.empty()) {
-    throw std::invalid_argument("route needs a path starting with '/' and a permission: " + std::string(pattern));
+    throw std::invalid_argument("route needs a path starting with '/' and a permission: " +
+                                std::string(pattern));
   }
   Route route{verb, std::string(pattern), {}, std::string(permission), std::move(handler)};
   for (auto segment : splitPath(route.pattern)) {
@@ -180,7 +183,8 @@ void Router::dispatch(const std::shared_ptr<Call>& call, const Reply& reply) con
   if (found.route == nullptr) {
     call->route = "unmatched";
     if (found.allowed.empty()) {
-      reply(error(Status::not_found, "not_found", "no such resource: " + std::string(call->request.target())));
+      reply(error(Status::not_found, "not_found",
+                  "no such resource: " + std::string(call->request.target())));
       return;
     }
     std::string allow;
@@ -188,8 +192,9 @@ void Router::dispatch(const std::shared_ptr<Call>& call, const Reply& reply) con
       allow += allow.empty() ? "" : ", ";
       allow += boost::beast::http::to_string(verb);
     }
-    auto res = error(Status::method_not_allowed, "method_not_allowed",
-                     std::string(call->request.method_string()) + " is not allowed here; allowed: " + allow);
+    auto res = error(
+        Status::method_not_allowed, "method_not_allowed",
+        std::string(call->request.method_string()) + " is not allowed here; allowed: " + allow);
     res.set(boost::beast::http::field::allow, allow);
     reply(std::move(res));
     return;
@@ -213,7 +218,8 @@ void Router::dispatch(const std::shared_ptr<Call>& call, const Reply& reply) con
     route.handler(call, reply);
   } catch (const std::exception& e) {
     log::error("route handler failed", {{"route", route.pattern}, {"error", e.what()}});
-    reply(error(Status::internal_server_error, "internal", "internal error; the agent log has the details"));
+    reply(error(Status::internal_server_error, "internal",
+                "internal error; the agent log has the details"));
   }
 }
 

@@ -34,7 +34,8 @@ namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 using tcp = net::ip::tcp;
 using UnixProtocol = net::local::stream_protocol;
-using UnixStream = beast::basic_stream<UnixProtocol, net::any_io_executor, beast::unlimited_rate_policy>;
+using UnixStream =
+    beast::basic_stream<UnixProtocol, net::any_io_executor, beast::unlimited_rate_policy>;
 using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 
 namespace {
@@ -114,9 +115,10 @@ struct detail::ServerShared : std::enable_shared_from_this<detail::ServerShared>
 namespace {
 
 bool quietError(const beast::error_code& ec) {
-  return ec == net::error::eof || ec == bhttp::error::end_of_stream || ec == beast::error::timeout ||
-         ec == net::error::operation_aborted || ec == net::error::connection_reset ||
-         ec == net::error::broken_pipe || ec == net::ssl::error::stream_truncated;
+  return ec == net::error::eof || ec == bhttp::error::end_of_stream ||
+         ec == beast::error::timeout || ec == net::error::operation_aborted ||
+         ec == net::error::connection_reset || ec == net::error::broken_pipe ||
+         ec == net::ssl::error::stream_truncated;
 }
 
 template <class Stream>
@@ -124,8 +126,8 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
  public:
   static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
 
-  Session(Stream stream, std::shared_ptr<detail::ServerShared> shared, Identity identity, std::string remote,
-          std::shared_ptr<net::ssl::context> tls = nullptr)
+  Session(Stream stream, std::shared_ptr<detail::ServerShared> shared, Identity identity,
+          std::string remote, std::shared_ptr<net::ssl::context> tls = nullptr)
       : stream_(std::move(stream)),
         shared_(std::move(shared)),
         identity_(std::move(identity)),
@@ -226,26 +228,30 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
       return;
     }
     lowest().expires_after(shared_->options.bodyTimeout);
-    bhttp::async_read(stream_, buffer_, *parser_, [self = this->shared_from_this()](beast::error_code e, std::size_t) {
-      if (e) {
-        self->onReadError(e);
-      } else {
-        self->onRequest();
-      }
-    });
+    bhttp::async_read(stream_, buffer_, *parser_,
+                      [self = this->shared_from_this()](beast::error_code e, std::size_t) {
+                        if (e) {
+                          self->onReadError(e);
+                        } else {
+                          self->onRequest();
+                        }
+                      });
   }
 
   void onReadError(beast::error_code ec) {
     if (ec == bhttp::error::header_limit) {
-      answerAndClose(error(Status::request_header_fields_too_large, "header_too_large",
-                           "request head exceeds " + std::to_string(shared_->options.maxHeaderBytes) + " bytes"));
+      answerAndClose(error(
+          Status::request_header_fields_too_large, "header_too_large",
+          "request head exceeds " + std::to_string(shared_->options.maxHeaderBytes) + " bytes"));
     } else if (ec == bhttp::error::body_limit) {
-      answerAndClose(error(Status::payload_too_large, "body_too_large",
-                           "request body exceeds " + std::to_string(shared_->options.maxBodyBytes) + " bytes"));
+      answerAndClose(error(
+          Status::payload_too_large, "body_too_large",
+          "request body exceeds " + std::to_string(shared_->options.maxBodyBytes) + " bytes"));
     } else if (quietError(ec)) {
       closeNow();
     } else {
-      answerAndClose(error(Status::bad_request, "malformed_request", "malformed HTTP request: " + ec.message()));
+      answerAndClose(error(Status::bad_request, "malformed_request",
+                           "malformed HTTP request: " + ec.message()));
     }
   }
 
@@ -277,7 +283,8 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
 
   void send(std::string_view route, Response res) {
     if (state_ != State::handling) {
-      log::error("a route answered twice; the second answer is dropped", {{"route", std::string(route)}});
+      log::error("a route answered twice; the second answer is dropped",
+                 {{"route", std::string(route)}});
       return;
     }
     state_ = State::writing;
@@ -291,16 +298,17 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     res.prepare_payload();
     auto message = std::make_shared<Response>(std::move(res));
     lowest().expires_after(shared_->options.bodyTimeout);
-    bhttp::async_write(stream_, *message,
-                       [self = this->shared_from_this(), message, keep](beast::error_code ec, std::size_t) {
-                         if (ec) {
-                           self->closeNow();
-                         } else if (keep) {
-                           self->waitForRequest();
-                         } else {
-                           self->closeGracefully();
-                         }
-                       });
+    bhttp::async_write(
+        stream_, *message,
+        [self = this->shared_from_this(), message, keep](beast::error_code ec, std::size_t) {
+          if (ec) {
+            self->closeNow();
+          } else if (keep) {
+            self->waitForRequest();
+          } else {
+            self->closeGracefully();
+          }
+        });
   }
 
   // Half-close, then read and discard what the peer still sends for a moment, so unread
@@ -312,7 +320,8 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     state_ = State::closing;
     lowest().expires_after(std::chrono::seconds(2));
     if constexpr (kTls) {
-      stream_.async_shutdown([self = this->shared_from_this()](beast::error_code) { self->closeNow(); });
+      stream_.async_shutdown(
+          [self = this->shared_from_this()](beast::error_code) { self->closeNow(); });
     } else {
       beast::error_code ignored;
       lowest().socket().shutdown(net::socket_base::shutdown_send, ignored);
@@ -322,13 +331,14 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
 
   void discard() {
     buffer_.clear();
-    stream_.async_read_some(buffer_.prepare(4096), [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
-      if (ec) {
-        self->closeNow();
-      } else {
-        self->discard();
-      }
-    });
+    stream_.async_read_some(buffer_.prepare(4096),
+                            [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+                              if (ec) {
+                                self->closeNow();
+                              } else {
+                                self->discard();
+                              }
+                            });
   }
 
   void closeNow() {
@@ -354,7 +364,8 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
 
 void acceptTcp(const std::shared_ptr<detail::ServerShared>& shared, tcp::acceptor& acceptor,
                const std::shared_ptr<net::ssl::context>& tls) {
-  acceptor.async_accept(net::make_strand(shared->io), [shared, &acceptor, tls](beast::error_code ec, tcp::socket socket) {
+  acceptor.async_accept(net::make_strand(shared->io), [shared, &acceptor, tls](beast::error_code ec,
+                                                                               tcp::socket socket) {
     if (ec == net::error::operation_aborted || !acceptor.is_open()) {
       return;
     }
@@ -368,13 +379,13 @@ void acceptTcp(const std::shared_ptr<detail::ServerShared>& shared, tcp::accepto
       Identity anonymous{Identity::Kind::anonymous, "anonymous", std::nullopt, false};
       std::shared_ptr<SessionBase> session;
       if (tls) {
-        auto s = std::make_shared<Session<TlsStream>>(TlsStream(beast::tcp_stream(std::move(socket)), *tls), shared,
-                                                      anonymous, remote, tls);
+        auto s = std::make_shared<Session<TlsStream>>(
+            TlsStream(beast::tcp_stream(std::move(socket)), *tls), shared, anonymous, remote, tls);
         s->start();
         session = s;
       } else {
-        auto s = std::make_shared<Session<beast::tcp_stream>>(beast::tcp_stream(std::move(socket)), shared, anonymous,
-                                                              remote);
+        auto s = std::make_shared<Session<beast::tcp_stream>>(beast::tcp_stream(std::move(socket)),
+                                                              shared, anonymous, remote);
         s->start();
         session = s;
       }
@@ -384,33 +395,39 @@ void acceptTcp(const std::shared_ptr<detail::ServerShared>& shared, tcp::accepto
   });
 }
 
-void acceptUnix(const std::shared_ptr<detail::ServerShared>& shared, UnixProtocol::acceptor& acceptor) {
-  acceptor.async_accept(net::make_strand(shared->io), [shared, &acceptor](beast::error_code ec, UnixProtocol::socket socket) {
-    if (ec == net::error::operation_aborted || !acceptor.is_open()) {
-      return;
-    }
-    if (ec) {
-      log::warning("accept failed on the local socket", {{"error", ec.message()}});
-    } else {
-      ucred cred{};
-      socklen_t len = sizeof(cred);
-      if (getsockopt(socket.native_handle(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
-        log::warning("cannot read peer credentials; connection refused");
-      } else {
-        Identity identity = localPeer(cred.uid, cred.gid);
-        std::string remote = "unix:pid=" + std::to_string(cred.pid) + ",uid=" + std::to_string(cred.uid);
-        auto s = std::make_shared<Session<UnixStream>>(UnixStream(std::move(socket)), shared, identity, remote);
-        s->start();
-        shared->track(s);
-      }
-    }
-    acceptUnix(shared, acceptor);
-  });
+void acceptUnix(const std::shared_ptr<detail::ServerShared>& shared,
+                UnixProtocol::acceptor& acceptor) {
+  acceptor.async_accept(
+      net::make_strand(shared->io),
+      [shared, &acceptor](beast::error_code ec, UnixProtocol::socket socket) {
+        if (ec == net::error::operation_aborted || !acceptor.is_open()) {
+          return;
+        }
+        if (ec) {
+          log::warning("accept failed on the local socket", {{"error", ec.message()}});
+        } else {
+          ucred cred{};
+          socklen_t len = sizeof(cred);
+          if (getsockopt(socket.native_handle(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+            log::warning("cannot read peer credentials; connection refused");
+          } else {
+            Identity identity = localPeer(cred.uid, cred.gid);
+            std::string remote =
+                "unix:pid=" + std::to_string(cred.pid) + ",uid=" + std::to_string(cred.uid);
+            auto s = std::make_shared<Session<UnixStream>>(UnixStream(std::move(socket)), shared,
+                                                           identity, remote);
+            s->start();
+            shared->track(s);
+          }
+        }
+        acceptUnix(shared, acceptor);
+      });
 }
 
 }  // namespace
 
-Server::Server(net::io_context& io, const Router& router, HttpMetrics& metrics, ServerOptions options)
+Server::Server(net::io_context& io, const Router& router, HttpMetrics& metrics,
+               ServerOptions options)
     : shared_(std::make_shared<detail::ServerShared>(io, router, metrics, options)) {}
 
 Server::~Server() {
@@ -424,7 +441,8 @@ Server::~Server() {
   }
 }
 
-tcp::endpoint Server::listenTcp(const tcp::endpoint& endpoint, std::shared_ptr<net::ssl::context> tls) {
+tcp::endpoint Server::listenTcp(const tcp::endpoint& endpoint,
+                                std::shared_ptr<net::ssl::context> tls) {
   auto acceptor = std::make_unique<tcp::acceptor>(net::make_strand(shared_->io));
   beast::error_code ec;
   acceptor->open(endpoint.protocol(), ec);
@@ -477,9 +495,11 @@ void Server::listenUnix(const std::filesystem::path& path) {
   std::array<char, 4096> buffer{};
   group grp{};
   group* found = nullptr;
-  if (getgrnam_r("aibox-admin", &grp, buffer.data(), buffer.size(), &found) == 0 && found != nullptr) {
+  if (getgrnam_r("aibox-admin", &grp, buffer.data(), buffer.size(), &found) == 0 &&
+      found != nullptr) {
     if (::chown(path.c_str(), static_cast<uid_t>(-1), found->gr_gid) != 0) {
-      log::warning("cannot give the agent socket to group aibox-admin", {{"socket", path.string()}});
+      log::warning("cannot give the agent socket to group aibox-admin",
+                   {{"socket", path.string()}});
     }
   }
   acceptUnix(shared_, *acceptor);
@@ -517,7 +537,8 @@ void Server::drain(std::function<void()> done) {
     if (ec) {
       return;
     }
-    log::warning("drain timed out; closing the remaining connections", {{"connections", std::to_string(shared->live)}});
+    log::warning("drain timed out; closing the remaining connections",
+                 {{"connections", std::to_string(shared->live)}});
     for (const auto& session : shared->liveSessions()) {
       session->forceClose();
     }

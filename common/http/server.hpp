@@ -37,7 +37,8 @@ struct ServerOptions {
 
 class Server {
  public:
-  Server(boost::asio::io_context& io, const Router& router, HttpMetrics& metrics, ServerOptions options);
+  Server(boost::asio::io_context& io, const Router& router, HttpMetrics& metrics,
+         ServerOptions options);
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
   ~Server();

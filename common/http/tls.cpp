@@ -110,8 +110,9 @@ bool ensureCertificate(const TlsFiles& files) {
     return false;
   }
   if (haveCert != haveKey) {
-    throw std::runtime_error("TLS certificate " + files.certificate.string() + (haveCert ? " exists" : " is missing") +
-                             " but its key " + files.key.string() + (haveKey ? " exists" : " is missing") +
+    throw std::runtime_error("TLS certificate " + files.certificate.string() +
+                             (haveCert ? " exists" : " is missing") + " but its key " +
+                             files.key.string() + (haveKey ? " exists" : " is missing") +
                              ": provide both, or remove both to have a self-signed pair made");
   }
   PkeyPtr key(EVP_EC_gen("P-256"));
@@ -124,18 +125,19 @@ bool ensureCertificate(const TlsFiles& files) {
   check(RAND_bytes(serial.data(), serial.size()), "random serial");
   serial[0] &= 0x7f;  // positive
   BnPtr serialBn(BN_bin2bn(serial.data(), serial.size(), nullptr));
-  if (!serialBn || BN_to_ASN1_INTEGER(serialBn.get(), X509_get_serialNumber(cert.get())) == nullptr) {
+  if (!serialBn ||
+      BN_to_ASN1_INTEGER(serialBn.get(), X509_get_serialNumber(cert.get())) == nullptr) {
     opensslFailure("set serial");
   }
   X509_gmtime_adj(X509_getm_notBefore(cert.get()), -3600);
   X509_gmtime_adj(X509_getm_notAfter(cert.get()), 10L * 365 * 24 * 3600);
   std::string host = hostName();
   X509_NAME* name = X509_get_subject_name(cert.get());
-  check(X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8, reinterpret_cast<const unsigned char*>("aibox"), -1,
-                                   -1, 0),
+  check(X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8,
+                                   reinterpret_cast<const unsigned char*>("aibox"), -1, -1, 0),
         "subject O");
-  check(X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, reinterpret_cast<const unsigned char*>(host.c_str()),
-                                   -1, -1, 0),
+  check(X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
+                                   reinterpret_cast<const unsigned char*>(host.c_str()), -1, -1, 0),
         "subject CN");
   check(X509_set_issuer_name(cert.get(), name), "issuer");
   check(X509_set_pubkey(cert.get(), key.get()), "public key");
@@ -153,15 +155,16 @@ bool ensureCertificate(const TlsFiles& files) {
   if (X509_sign(cert.get(), key.get(), EVP_sha256()) == 0) {
     opensslFailure("sign certificate");
   }
-  std::string keyPem = pem([&](BIO* b) {
+  std::string keyPem = pem([&key](BIO* b) {
     return PEM_write_bio_PrivateKey(b, key.get(), nullptr, nullptr, 0, nullptr, nullptr);
   });
-  std::string certPem = pem([&](BIO* b) { return PEM_write_bio_X509(b, cert.get()); });
+  std::string certPem = pem([&key](BIO* b) { return PEM_write_bio_X509(b, cert.get()); });
   fs::makeDirectories(files.key.parent_path(), 0700);
   std::filesystem::create_directories(files.certificate.parent_path());
   fs::writeFileAtomic(files.key, keyPem, 0600);
   fs::writeFileAtomic(files.certificate, certPem, 0644);
-  log::info("made a self-signed TLS certificate", {{"certificate", files.certificate.string()}, {"names", san}});
+  log::info("made a self-signed TLS certificate",
+            {{"certificate", files.certificate.string()}, {"names", san}});
   return true;
 }
 
@@ -170,8 +173,8 @@ std::shared_ptr<boost::asio::ssl::context> serverTlsContext(const TlsFiles& file
   auto ctx = std::make_shared<boost::asio::ssl::context>(boost::asio::ssl::context::tls_server);
   SSL_CTX* native = ctx->native_handle();
   check(SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION), "minimum TLS version");
-  SSL_CTX_set_options(native, SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_RENEGOTIATION |
-                                  SSL_OP_NO_TICKET);
+  SSL_CTX_set_options(native, SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE |
+                                  SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_TICKET);
   // TLS 1.2: ECDHE with AEAD only. TLS 1.3 suites are all AEAD; OpenSSL's default list stands.
   check(SSL_CTX_set_cipher_list(native,
                                 "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
@@ -181,7 +184,8 @@ std::shared_ptr<boost::asio::ssl::context> serverTlsContext(const TlsFiles& file
   boost::system::error_code ec;
   ctx->use_certificate_chain_file(files.certificate.string(), ec);
   if (ec) {
-    throw std::runtime_error("cannot load TLS certificate " + files.certificate.string() + ": " + ec.message());
+    throw std::runtime_error("cannot load TLS certificate " + files.certificate.string() + ": " +
+                             ec.message());
   }
   ctx->use_private_key_file(files.key.string(), boost::asio::ssl::context::pem, ec);
   if (ec) {

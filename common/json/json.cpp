@@ -87,6 +87,8 @@ void Reader::rejectUnknown() {
   }
 }
 
-std::string serialize(const boost::json::value& value) { return boost::json::serialize(value); }
+std::string serialize(const boost::json::value& value) {
+  return boost::json::serialize(value);
+}
 
 }  // namespace aibox::json

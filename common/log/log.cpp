@@ -41,20 +41,28 @@ const bool kToJournal = stderrIsJournal();
 
 int priority(Level level) {
   switch (level) {
-    case Level::debug: return LOG_DEBUG;
-    case Level::info: return LOG_INFO;
-    case Level::warning: return LOG_WARNING;
-    case Level::error: return LOG_ERR;
+    case Level::debug:
+      return LOG_DEBUG;
+    case Level::info:
+      return LOG_INFO;
+    case Level::warning:
+      return LOG_WARNING;
+    case Level::error:
+      return LOG_ERR;
   }
   return LOG_INFO;
 }
 
 std::string_view name(Level level) {
   switch (level) {
-    case Level::debug: return "debug";
-    case Level::info: return "info";
-    case Level::warning: return "warning";
-    case Level::error: return "error";
+    case Level::debug:
+      return "debug";
+    case Level::info:
+      return "info";
+    case Level::warning:
+      return "warning";
+    case Level::error:
+      return "error";
   }
   return "info";
 }
@@ -97,7 +105,8 @@ bool needsQuotes(std::string_view v) {
 void toStderr(Level level, std::string_view message, std::initializer_list<Field> fields) {
   auto now = std::chrono::system_clock::now();
   std::time_t secs = std::chrono::system_clock::to_time_t(now);
-  auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()) % 1000;
+  auto millis =
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()) % 1000;
   std::tm utc{};
   gmtime_r(&secs, &utc);
   std::array<char, 32> stamp{};
@@ -133,9 +142,13 @@ std::optional<Level> parseLevel(std::string_view n) {
   return std::nullopt;
 }
 
-void setLevel(Level level) { gLevel = level; }
+void setLevel(Level level) {
+  gLevel = level;
+}
 
-bool enabled(Level level) { return level >= gLevel.load(std::memory_order_relaxed); }
+bool enabled(Level level) {
+  return level >= gLevel.load(std::memory_order_relaxed);
+}
 
 void write(Level level, std::string_view message, std::initializer_list<Field> fields) {
   if (!enabled(level)) {

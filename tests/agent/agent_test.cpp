@@ -12,7 +12,9 @@ namespace {
 
 using namespace std::chrono_literals;
 
-boost::json::value parse(const std::string& body) { return boost::json::parse(body); }
+boost::json::value parse(const std::string& body) {
+  return boost::json::parse(body);
+}
 
 std::string errorCode(const HttpReply& reply) {
   return std::string(parse(reply.body).at("error").at("code").as_string());
@@ -20,7 +22,9 @@ std::string errorCode(const HttpReply& reply) {
 
 class AgentTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() { agent = new Agent(AgentOptions{{"--server.header_timeout_ms=1000"}}); }
+  static void SetUpTestSuite() {
+    agent = new Agent(AgentOptions{{"--server.header_timeout_ms=1000"}});
+  }
   static void TearDownTestSuite() {
     delete agent;
     agent = nullptr;
@@ -46,8 +50,8 @@ TEST_F(AgentTest, SystemNeedsAnAdminPeer) {
   auto reply = viaSocket(*agent, {.path = "/api/v1/system"});
   ASSERT_EQ(reply.status, 200) << reply.body;
   auto system = parse(reply.body).as_object();
-  for (const char* key : {"hostname", "serial", "version", "build_id", "started_at", "uptime_seconds", "root",
-                          "schema_version", "starts"}) {
+  for (const char* key : {"hostname", "serial", "version", "build_id", "started_at",
+                          "uptime_seconds", "root", "schema_version", "starts"}) {
     EXPECT_TRUE(system.contains(key)) << key;
   }
   EXPECT_EQ(system.at("root").as_string(), agent->root().string());
@@ -72,20 +76,24 @@ TEST_F(AgentTest, MetricsPassPromtool) {
   EXPECT_EQ(reply.headers["content-type"], "text/plain; version=0.0.4; charset=utf-8");
   EXPECT_NE(reply.body.find("aibox_build_info{version=\""), std::string::npos);
   EXPECT_NE(reply.body.find("process_resident_memory_bytes "), std::string::npos);
-  EXPECT_NE(reply.body.find("aibox_http_requests_total{route=\"/healthz\",method=\"GET\",code=\"200\"}"),
-            std::string::npos);
-  EXPECT_NE(reply.body.find("aibox_http_request_duration_seconds_bucket{route=\"/healthz\",le=\"+Inf\"}"),
-            std::string::npos);
+  EXPECT_NE(
+      reply.body.find("aibox_http_requests_total{route=\"/healthz\",method=\"GET\",code=\"200\"}"),
+      std::string::npos);
+  EXPECT_NE(
+      reply.body.find("aibox_http_request_duration_seconds_bucket{route=\"/healthz\",le=\"+Inf\"}"),
+      std::string::npos);
   auto check = run({"promtool", "check", "metrics"}, reply.body);
   EXPECT_EQ(check.exitCode, 0) << check.out << check.err;
   EXPECT_EQ(viaTls(*agent, {.path = "/metrics"}).status, 401);
 }
 
 TEST_F(AgentTest, OversizedHeadIs431AndBodyIs413) {
-  auto big = viaSocket(*agent, {.path = "/healthz", .headers = {"X-Filler: " + std::string(20000, 'a')}});
+  auto big =
+      viaSocket(*agent, {.path = "/healthz", .headers = {"X-Filler: " + std::string(20000, 'a')}});
   EXPECT_EQ(big.status, 431);
   EXPECT_EQ(errorCode(big), "header_too_large");
-  auto body = viaSocket(*agent, {.method = "POST", .path = "/healthz", .body = std::string(2 << 20, 'b')});
+  auto body =
+      viaSocket(*agent, {.method = "POST", .path = "/healthz", .body = std::string(2 << 20, 'b')});
   EXPECT_EQ(body.status, 413) << body.error;
   EXPECT_EQ(errorCode(body), "body_too_large");
   EXPECT_EQ(viaSocket(*agent, {.path = "/healthz"}).status, 200);  // still serving
@@ -121,15 +129,21 @@ TEST_F(AgentTest, SlowClientIsCutOffAfterTheHeaderTimeout) {
 
 TEST_F(AgentTest, OnlyTls12AndNewerWithAeadCiphers) {
   std::string target = "127.0.0.1:" + std::to_string(agent->port());
-  auto old = run({"openssl", "s_client", "-connect", target, "-tls1_1", "-cipher", "DEFAULT:@SECLEVEL=0"}, "\n");
+  auto old =
+      run({"openssl", "s_client", "-connect", target, "-tls1_1", "-cipher", "DEFAULT:@SECLEVEL=0"},
+          "\n");
   EXPECT_NE(old.exitCode, 0);
   EXPECT_NE((old.out + old.err).find("protocol version"), std::string::npos) << old.out << old.err;
-  auto cbc = run({"openssl", "s_client", "-connect", target, "-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-SHA256"}, "\n");
+  auto cbc = run({"openssl", "s_client", "-connect", target, "-tls1_2", "-cipher",
+                  "ECDHE-ECDSA-AES128-SHA256"},
+                 "\n");
   EXPECT_NE(cbc.exitCode, 0);
   auto modern = run({"openssl", "s_client", "-connect", target, "-tls1_3"}, "\n");
   EXPECT_EQ(modern.exitCode, 0) << modern.err;
   EXPECT_NE(modern.out.find("TLSv1.3"), std::string::npos);
-  auto gcm = run({"openssl", "s_client", "-connect", target, "-tls1_2", "-cipher", "ECDHE-ECDSA-AES256-GCM-SHA384"}, "\n");
+  auto gcm = run({"openssl", "s_client", "-connect", target, "-tls1_2", "-cipher",
+                  "ECDHE-ECDSA-AES256-GCM-SHA384"},
+                 "\n");
   EXPECT_EQ(gcm.exitCode, 0) << gcm.err;
 }
 
@@ -189,7 +203,8 @@ TEST(AgentLifecycle, SecondAgentOnTheSameRootIsRefused) {
   Agent second(first.root(), {.waitReady = false});
   auto code = second.wait(30s);
   EXPECT_EQ(code, 1);
-  EXPECT_NE(second.log().find("another aibox-agent is already listening"), std::string::npos) << second.log();
+  EXPECT_NE(second.log().find("another aibox-agent is already listening"), std::string::npos)
+      << second.log();
   EXPECT_EQ(viaSocket(first, {.path = "/healthz"}).status, 200);
   EXPECT_EQ(parse(viaSocket(first, {.path = "/api/v1/system"}).body).at("starts").as_int64(), 1)
       << "the refused agent recorded nothing";
@@ -200,19 +215,24 @@ TEST(AgentLifecycle, BadConfigStopsStartWithFileLineAndKey) {
   writeFile(root.path() / "etc/aibox/aibox.conf", "[server]\nthreads = 2\nlisen = 1.2.3.4:5\n");
   auto result = run({AIBOX_AGENT_BIN, "--root", root.path().string()});
   EXPECT_EQ(result.exitCode, 2);
-  EXPECT_NE(result.err.find("aibox.conf:3: unknown key 'server.lisen'"), std::string::npos) << result.err;
-  EXPECT_FALSE(std::filesystem::exists(root.path() / "var/lib/aibox/aibox.db")) << "nothing changed";
+  EXPECT_NE(result.err.find("aibox.conf:3: unknown key 'server.lisen'"), std::string::npos)
+      << result.err;
+  EXPECT_FALSE(std::filesystem::exists(root.path() / "var/lib/aibox/aibox.db"))
+      << "nothing changed";
 }
 
 TEST(AgentLifecycle, DatabaseFromANewerAiboxIsRefused) {
   TempDir root;
   { Agent first(root.path(), {}); }
   auto db = (root.path() / "var/lib/aibox/aibox.db").string();
-  auto bump = run({"sqlite3", db, "INSERT INTO schema_version(version, name) VALUES (99, 'future')"});
+  auto bump =
+      run({"sqlite3", db, "INSERT INTO schema_version(version, name) VALUES (99, 'future')"});
   ASSERT_EQ(bump.exitCode, 0) << bump.err;
   auto result = run({AIBOX_AGENT_BIN, "--root", root.path().string(), "--listen", "127.0.0.1:0"});
   EXPECT_EQ(result.exitCode, 1);
-  EXPECT_NE(result.err.find("schema version 99 is newer than this aibox supports"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("schema version 99 is newer than this aibox supports"),
+            std::string::npos)
+      << result.err;
 }
 
 TEST(AgentLifecycle, LocalNonAdminPeerIsForbidden) {
@@ -222,12 +242,14 @@ TEST(AgentLifecycle, LocalNonAdminPeerIsForbidden) {
   Agent agent;
   std::filesystem::permissions(agent.socket(), std::filesystem::perms::all);
   for (const auto& dir : {agent.root(), agent.root() / "run", agent.root() / "run/aibox"}) {
-    std::filesystem::permissions(dir, std::filesystem::perms::others_exec, std::filesystem::perm_options::add);
+    std::filesystem::permissions(dir, std::filesystem::perms::others_exec,
+                                 std::filesystem::perm_options::add);
   }
   std::string socket = agent.socket().string();
   auto asNobody = [&socket](const std::string& path) {
-    return run({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "curl", "-s", "-o", "/dev/null", "-w",
-                "%{http_code}", "--unix-socket", socket, "http://localhost" + path});
+    return run({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "curl", "-s", "-o",
+                "/dev/null", "-w", "%{http_code}", "--unix-socket", socket,
+                "http://localhost" + path});
   };
   EXPECT_EQ(asNobody("/healthz").out, "200");
   EXPECT_EQ(asNobody("/api/v1/system").out, "403");

@@ -32,7 +32,8 @@ TEST(Aiboxctl, AgentDownIsOneClearLineAndExitCode3) {
   auto result = run({AIBOX_CTL_BIN, "--root", root.path().string(), "status"});
   EXPECT_EQ(result.exitCode, 3);
   EXPECT_EQ(std::count(result.err.begin(), result.err.end(), '\n'), 1) << result.err;
-  EXPECT_NE(result.err.find((root.path() / "run/aibox/agent.sock").string()), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find((root.path() / "run/aibox/agent.sock").string()), std::string::npos)
+      << result.err;
   EXPECT_NE(result.err.find("systemctl status aibox-agent"), std::string::npos) << result.err;
 
   auto json = run({AIBOX_CTL_BIN, "--root", root.path().string(), "--json", "status"});
@@ -42,9 +43,7 @@ TEST(Aiboxctl, AgentDownIsOneClearLineAndExitCode3) {
 
 TEST(Aiboxctl, StoppedAgentLeavesAStaleSocketThatIsReportedAsDown) {
   TempDir root;
-  {
-    Agent agent(root.path(), {});
-  }
+  { Agent agent(root.path(), {}); }
   auto result = run({AIBOX_CTL_BIN, "--root", root.path().string(), "status"});
   EXPECT_EQ(result.exitCode, 3) << result.out;
 }
@@ -72,10 +71,11 @@ TEST(Aiboxctl, PermissionDeniedSaysWhichGroup) {
   }
   Agent agent;
   for (const auto& dir : {agent.root(), agent.root() / "run", agent.root() / "run/aibox"}) {
-    std::filesystem::permissions(dir, std::filesystem::perms::others_exec, std::filesystem::perm_options::add);
+    std::filesystem::permissions(dir, std::filesystem::perms::others_exec,
+                                 std::filesystem::perm_options::add);
   }
-  auto result = run({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", AIBOX_CTL_BIN, "--root",
-                     agent.root().string(), "status"});
+  auto result = run({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", AIBOX_CTL_BIN,
+                     "--root", agent.root().string(), "status"});
   EXPECT_EQ(result.exitCode, 3);
   EXPECT_NE(result.err.find("aibox-admin"), std::string::npos) << result.err;
 }

@@ -1,6 +1,7 @@
+#include "agent/settings.hpp"
+
 #include <gtest/gtest.h>
 
-#include "agent/settings.hpp"
 #include "tests/support/support.hpp"
 
 namespace aibox::agent {
@@ -28,7 +29,8 @@ TEST(AgentSettings, DefaultsWithoutAConfigFile) {
 TEST(AgentSettings, ConfigFileUnderTheRootAndListenOverride) {
   test::TempDir root;
   test::writeFile(root.path() / "etc/aibox/aibox.conf",
-                  "[server]\nlisten = 127.0.0.1:9443\nheader_timeout_ms = 500\n[tls]\ncertificate = /etc/aibox/c.pem\n"
+                  "[server]\nlisten = 127.0.0.1:9443\nheader_timeout_ms = 500\n[tls]\ncertificate "
+                  "= /etc/aibox/c.pem\n"
                   "[log]\nlevel = debug\n");
   auto s = load({"--root", root.path().string()});
   ASSERT_TRUE(s);
@@ -47,7 +49,8 @@ TEST(AgentSettings, BadListenNamesTheLine) {
     load({"--root", root.path().string()});
     FAIL();
   } catch (const config::Error& e) {
-    EXPECT_NE(std::string(e.what()).find("aibox.conf:3: key 'server.listen': 'localhost' is not ADDRESS:PORT"),
+    EXPECT_NE(std::string(e.what()).find(
+                  "aibox.conf:3: key 'server.listen': 'localhost' is not ADDRESS:PORT"),
               std::string::npos)
         << e.what();
   }

@@ -1,8 +1,9 @@
+#include "common/config/config.hpp"
+
 #include <gtest/gtest.h>
 
 #include <boost/program_options.hpp>
 
-#include "common/config/config.hpp"
 #include "tests/support/support.hpp"
 
 namespace po = boost::program_options;
@@ -51,7 +52,8 @@ class ConfigTest : public ::testing::Test {
 };
 
 TEST_F(ConfigTest, ReadsSectionsCommentsAndDefaults) {
-  load("# comment\n\n[server]\nlisten = 127.0.0.1:9000 \n; other comment\n[tls]\nenabled = false\n");
+  load(
+      "# comment\n\n[server]\nlisten = 127.0.0.1:9000 \n; other comment\n[tls]\nenabled = false\n");
   EXPECT_EQ(vm["server.listen"].as<std::string>(), "127.0.0.1:9000");
   EXPECT_EQ(vm["server.threads"].as<int>(), 1);
   EXPECT_FALSE(vm["tls.enabled"].as<bool>());
@@ -70,19 +72,22 @@ TEST_F(ConfigTest, KeyInWrongSectionIsUnknown) {
 
 TEST_F(ConfigTest, BadValueNamesFileLineAndKey) {
   auto message = errorOf("[server]\n\nthreads = many\n");
-  EXPECT_NE(message.find(file.string() + ":3: key 'server.threads': invalid value 'many'"), std::string::npos)
+  EXPECT_NE(message.find(file.string() + ":3: key 'server.threads': invalid value 'many'"),
+            std::string::npos)
       << message;
 }
 
 TEST_F(ConfigTest, ValidatorErrorNamesLine) {
   auto message = errorOf("[server]\nthreads = 0\n");
-  EXPECT_NE(message.find(":2: key 'server.threads': must be at least 1"), std::string::npos) << message;
+  EXPECT_NE(message.find(":2: key 'server.threads': must be at least 1"), std::string::npos)
+      << message;
 }
 
 TEST_F(ConfigTest, MalformedLinesAreRejected) {
   EXPECT_NE(errorOf("[server\n").find(":1: malformed section header"), std::string::npos);
   EXPECT_NE(errorOf("[server]\nlisten\n").find(":2: expected 'key = value'"), std::string::npos);
-  EXPECT_NE(errorOf("[server]\nthreads = 2\nthreads = 3\n").find("already set on line 2"), std::string::npos);
+  EXPECT_NE(errorOf("[server]\nthreads = 2\nthreads = 3\n").find("already set on line 2"),
+            std::string::npos);
 }
 
 TEST_F(ConfigTest, CommandLineWins) {
@@ -96,7 +101,9 @@ TEST_F(ConfigTest, BadCommandLineValueIsAnError) {
   auto message = errorOf("", {"test", "--server.threads=x"});
   EXPECT_NE(message.find("server.threads"), std::string::npos) << message;
   message = errorOf("", {"test", "--server.threads=0"});
-  EXPECT_NE(message.find("command line: key 'server.threads': must be at least 1"), std::string::npos) << message;
+  EXPECT_NE(message.find("command line: key 'server.threads': must be at least 1"),
+            std::string::npos)
+      << message;
 }
 
 TEST(Paths, EverythingLivesUnderTheRoot) {

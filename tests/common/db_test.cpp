@@ -1,10 +1,11 @@
+#include "common/db/db.hpp"
+
 #include <gtest/gtest.h>
 
 #include <array>
 #include <future>
 #include <thread>
 
-#include "common/db/db.hpp"
 #include "tests/support/support.hpp"
 
 namespace aibox::db {
@@ -59,7 +60,8 @@ TEST_F(DbTest, MigratesAnOldSchemaKeepingData) {
   EXPECT_EQ(stmt.text(0), "kept");
   EXPECT_EQ(stmt.text(1), "none");
   EXPECT_EQ(migrate(db, kV2), 0);  // idempotent
-  EXPECT_THROW(db.prepare("INSERT INTO links(note) VALUES (99)").step(), Error);  // foreign keys enforced
+  EXPECT_THROW(db.prepare("INSERT INTO links(note) VALUES (99)").step(),
+               Error);  // foreign keys enforced
 }
 
 TEST_F(DbTest, FailedMigrationRollsBackAndSaysWhere) {
@@ -69,7 +71,9 @@ TEST_F(DbTest, FailedMigrationRollsBackAndSaysWhere) {
     FAIL() << "a broken migration must throw";
   } catch (const Error& e) {
     std::string message = e.what();
-    EXPECT_NE(message.find("migration 2 (half) failed, database left at version 1"), std::string::npos) << message;
+    EXPECT_NE(message.find("migration 2 (half) failed, database left at version 1"),
+              std::string::npos)
+        << message;
   }
   EXPECT_EQ(schemaVersion(db), 1);
   EXPECT_EQ(count(db, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'half'"), 0);

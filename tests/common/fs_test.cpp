@@ -1,7 +1,8 @@
+#include "common/fs/fs.hpp"
+
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
-#include "common/fs/fs.hpp"
 #include "tests/support/support.hpp"
 
 namespace aibox::fs {

@@ -1,9 +1,10 @@
+#include "common/json/json.hpp"
+
 #include <gtest/gtest.h>
 
 #include <boost/json/parse.hpp>
 
 #include "common/http/http.hpp"
-#include "common/json/json.hpp"
 
 namespace aibox::json {
 namespace {

@@ -30,7 +30,8 @@ Identity localUser() {
   return id;
 }
 
-Response dispatch(const Router& router, Verb verb, std::string target, Identity identity = admin()) {
+Response dispatch(const Router& router, Verb verb, std::string target,
+                  Identity identity = admin()) {
   auto call = std::make_shared<Call>();
   call->request.method(verb);
   call->request.target(target);
@@ -99,7 +100,8 @@ TEST_F(RouterTest, LocalNonAdminIsForbidden) {
 }
 
 TEST_F(RouterTest, HandlerExceptionBecomesJson500NotACrash) {
-  router.add(Verb::get, "/boom", kPublic, [](const Call&) -> Response { throw std::runtime_error("bug"); });
+  router.add(Verb::get, "/boom", kPublic,
+             [](const Call&) -> Response { throw std::runtime_error("bug"); });
   auto res = dispatch(router, Verb::get, "/boom");
   EXPECT_EQ(res.result(), Status::internal_server_error);
   EXPECT_EQ(errorCode(res), "internal");

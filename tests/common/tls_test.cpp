@@ -1,7 +1,8 @@
+#include "common/http/tls.hpp"
+
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
-#include "common/http/tls.hpp"
 #include "tests/support/support.hpp"
 
 namespace aibox::http {

@@ -41,8 +41,8 @@ std::vector<std::string> childEnvironment(const std::vector<std::string>& extra)
   std::vector<std::string> env;
   for (char** e = environ; *e != nullptr; ++e) {
     std::string_view entry(*e);
-    if (entry.starts_with("NOTIFY_SOCKET=") || entry.starts_with("WATCHDOG_") || entry.starts_with("AIBOX_ROOT=") ||
-        entry.starts_with("JOURNAL_STREAM=")) {
+    if (entry.starts_with("NOTIFY_SOCKET=") || entry.starts_with("WATCHDOG_") ||
+        entry.starts_with("AIBOX_ROOT=") || entry.starts_with("JOURNAL_STREAM=")) {
       continue;
     }
     env.emplace_back(entry);
@@ -66,8 +66,10 @@ pid_t spawn(const std::vector<std::string>& argv, const std::vector<std::string>
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, out.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, err.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, out.c_str(),
+                                   O_WRONLY | O_CREAT | O_APPEND, 0644);
+  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, err.c_str(),
+                                   O_WRONLY | O_CREAT | O_APPEND, 0644);
   pid_t pid = -1;
   int rc = posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), envp.data());
   posix_spawn_file_actions_destroy(&actions);
@@ -123,7 +125,8 @@ HttpReply perform(CURL* curl, const HttpRequest& request, const std::string& url
   curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, request.method.c_str());
   if (!request.body.empty()) {
     curl_easy_setopt(curl, CURLOPT_POSTFIELDS, request.body.data());
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(request.body.size()));
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE,
+                     static_cast<curl_off_t>(request.body.size()));
   }
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collectBody);
@@ -170,9 +173,13 @@ std::string readFile(const std::filesystem::path& path) {
   return s.str();
 }
 
-Agent::Agent(AgentOptions options) : ownRoot_(std::in_place), root_(ownRoot_->path()) { start(options); }
+Agent::Agent(AgentOptions options) : ownRoot_(std::in_place), root_(ownRoot_->path()) {
+  start(options);
+}
 
-Agent::Agent(const std::filesystem::path& root, AgentOptions options) : root_(root) { start(options); }
+Agent::Agent(const std::filesystem::path& root, AgentOptions options) : root_(root) {
+  start(options);
+}
 
 void Agent::start(const AgentOptions& options) {
   auto notifyPath = root_ / "notify.sock";
@@ -182,7 +189,8 @@ void Agent::start(const AgentOptions& options) {
   if (::bind(notifyFd_, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) != 0) {
     throw std::runtime_error("cannot bind the notify socket");
   }
-  std::vector<std::string> argv{AIBOX_AGENT_BIN, "--root", root_.string(), "--listen", "127.0.0.1:0"};
+  std::vector<std::string> argv{AIBOX_AGENT_BIN, "--root", root_.string(), "--listen",
+                                "127.0.0.1:0"};
   argv.insert(argv.end(), options.args.begin(), options.args.end());
   std::vector<std::string> extra{"NOTIFY_SOCKET=" + notifyPath.string()};
   if (options.watchdog.count() > 0) {
@@ -198,7 +206,8 @@ void Agent::start(const AgentOptions& options) {
     if (!message) {
       if (auto code = waitFor(pid_, std::chrono::milliseconds(0))) {
         exitCode_ = code;
-        throw std::runtime_error("the agent exited with " + std::to_string(*code) + " before it was ready:\n" + log());
+        throw std::runtime_error("the agent exited with " + std::to_string(*code) +
+                                 " before it was ready:\n" + log());
       }
       continue;
     }
@@ -252,7 +261,9 @@ bool Agent::waitNotification(const std::string& text, std::chrono::milliseconds 
   return false;
 }
 
-void Agent::signal(int sig) const { ::kill(pid_, sig); }
+void Agent::signal(int sig) const {
+  ::kill(pid_, sig);
+}
 
 std::optional<int> Agent::wait(std::chrono::milliseconds timeout) {
   if (!exitCode_) {
@@ -261,7 +272,9 @@ std::optional<int> Agent::wait(std::chrono::milliseconds timeout) {
   return exitCode_;
 }
 
-std::string Agent::log() const { return readFile(root_ / "agent.log"); }
+std::string Agent::log() const {
+  return readFile(root_ / "agent.log");
+}
 
 HttpReply viaSocket(const Agent& agent, const HttpRequest& request) {
   CURL* curl = curl_easy_init();
@@ -348,7 +361,8 @@ std::string RawClient::readResponse(std::chrono::milliseconds timeout) const {
     auto end = out.find("\r\n\r\n");
     if (end != std::string::npos && needed == std::string::npos) {
       auto cl = out.find("Content-Length: ");
-      std::size_t length = cl != std::string::npos && cl < end ? std::stoul(out.substr(cl + 16)) : 0;
+      std::size_t length =
+          cl != std::string::npos && cl < end ? std::stoul(out.substr(cl + 16)) : 0;
       needed = end + 4 + length;
     }
   }

@@ -29,8 +29,8 @@ void writeFile(const std::filesystem::path& path, const std::string& text);
 std::string readFile(const std::filesystem::path& path);
 
 struct AgentOptions {
-  std::vector<std::string> args;                 // appended to --root and --listen
-  std::chrono::microseconds watchdog{0};        // WATCHDOG_USEC when non-zero
+  std::vector<std::string> args;          // appended to --root and --listen
+  std::chrono::microseconds watchdog{0};  // WATCHDOG_USEC when non-zero
   bool waitReady = true;
 };
 
@@ -73,7 +73,7 @@ struct HttpReply {
   long status = 0;
   std::string body;
   std::map<std::string, std::string> headers;  // lower-case names
-  std::string error;                            // libcurl's, when the transfer failed
+  std::string error;                           // libcurl's, when the transfer failed
 };
 
 struct HttpRequest {
