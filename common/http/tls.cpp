@@ -158,7 +158,7 @@ bool ensureCertificate(const TlsFiles& files) {
   std::string keyPem = pem([&key](BIO* b) {
     return PEM_write_bio_PrivateKey(b, key.get(), nullptr, nullptr, 0, nullptr, nullptr);
   });
-  std::string certPem = pem([&key](BIO* b) { return PEM_write_bio_X509(b, cert.get()); });
+  std::string certPem = pem([&cert](BIO* b) { return PEM_write_bio_X509(b, cert.get()); });
   fs::makeDirectories(files.key.parent_path(), 0700);
   std::filesystem::create_directories(files.certificate.parent_path());
   fs::writeFileAtomic(files.key, keyPem, 0600);
