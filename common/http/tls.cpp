@@ -101,6 +101,24 @@ std::string pem(const std::function<int(BIO*)>& write) {
   return {data, static_cast<std::size_t>(size)};
 }
 
+constexpr const char* kOrganisation = "aibox self-signed";
+
+// True for a self-signed certificate that ensureCertificate made (its subject's O says so).
+bool madeByUs(const std::filesystem::path& path) {
+  BioPtr bio(BIO_new_file(path.c_str(), "r"));
+  if (!bio) {
+    return false;
+  }
+  X509Ptr cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+  if (!cert || X509_check_issued(cert.get(), cert.get()) != X509_V_OK) {
+    return false;
+  }
+  std::array<char, 128> organisation{};
+  int n = X509_NAME_get_text_by_NID(X509_get_subject_name(cert.get()), NID_organizationName,
+                                    organisation.data(), organisation.size());
+  return n > 0 && std::string_view(organisation.data()) == kOrganisation;
+}
+
 }  // namespace
 
 bool ensureCertificate(const TlsFiles& files) {
@@ -108,6 +126,14 @@ bool ensureCertificate(const TlsFiles& files) {
   bool haveKey = std::filesystem::exists(files.key);
   if (haveCert && haveKey) {
     return false;
+  }
+  // The pair is written certificate first: a crash between the two leaves our own certificate
+  // without its key, which is made again rather than left to stop every later start.
+  if (haveCert && !haveKey && madeByUs(files.certificate)) {
+    log::warning(
+        "self-signed TLS certificate has no key (interrupted first start?); making a new pair",
+        {{"certificate", files.certificate.string()}});
+    haveCert = false;
   }
   if (haveCert != haveKey) {
     throw std::runtime_error("TLS certificate " + files.certificate.string() +
@@ -133,9 +159,10 @@ bool ensureCertificate(const TlsFiles& files) {
   X509_gmtime_adj(X509_getm_notAfter(cert.get()), 10L * 365 * 24 * 3600);
   std::string host = hostName();
   X509_NAME* name = X509_get_subject_name(cert.get());
-  check(X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8,
-                                   reinterpret_cast<const unsigned char*>("aibox"), -1, -1, 0),
-        "subject O");
+  check(
+      X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8,
+                                 reinterpret_cast<const unsigned char*>(kOrganisation), -1, -1, 0),
+      "subject O");
   check(X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
                                    reinterpret_cast<const unsigned char*>(host.c_str()), -1, -1, 0),
         "subject CN");
@@ -161,8 +188,8 @@ bool ensureCertificate(const TlsFiles& files) {
   std::string certPem = pem([&cert](BIO* b) { return PEM_write_bio_X509(b, cert.get()); });
   fs::makeDirectories(files.key.parent_path(), 0700);
   std::filesystem::create_directories(files.certificate.parent_path());
-  fs::writeFileAtomic(files.key, keyPem, 0600);
   fs::writeFileAtomic(files.certificate, certPem, 0644);
+  fs::writeFileAtomic(files.key, keyPem, 0600);
   log::info("made a self-signed TLS certificate",
             {{"certificate", files.certificate.string()}, {"names", san}});
   return true;

@@ -38,6 +38,17 @@ TEST(Tls, CertificateWithoutKeyIsAnErrorThatSaysWhatToDo) {
   EXPECT_EQ(test::readFile(files.certificate), "x");  // nothing changed
 }
 
+TEST(Tls, OwnCertificateLeftWithoutItsKeyIsMadeAgain) {
+  test::TempDir dir;
+  TlsFiles files{dir.path() / "https.crt", dir.path() / "https.key"};
+  ensureCertificate(files);
+  auto first = test::readFile(files.certificate);
+  std::filesystem::remove(files.key);  // as a crash between the two writes leaves it
+  EXPECT_TRUE(ensureCertificate(files));
+  EXPECT_NE(test::readFile(files.certificate), first);
+  EXPECT_NE(serverTlsContext(files), nullptr);
+}
+
 TEST(Tls, MismatchedKeyIsRefused) {
   test::TempDir a;
   test::TempDir b;
