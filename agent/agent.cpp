@@ -76,12 +76,7 @@ int run(const Settings& settings) {
 
     // Listen first: a second agent on the same root stops here, before it touches the database.
     // Nothing is served before io.run(), so the routes can be added after.
-    http::ServerOptions options;
-    options.maxHeaderBytes = settings.maxHeaderBytes;
-    options.maxBodyBytes = settings.maxBodyBytes;
-    options.headerTimeout = settings.headerTimeout;
-    options.drainTimeout = settings.drainTimeout;
-    server = std::make_unique<http::Server>(io, router, metrics, options);
+    server = std::make_unique<http::Server>(io, router, metrics, settings.server);
     auto tls =
         settings.tls ? http::serverTlsContext({settings.tlsCertificate, settings.tlsKey}) : nullptr;
     auto bound = server->listenTcp(*http::parseEndpoint(settings.listen), tls);

@@ -34,22 +34,22 @@ po::options_description settingsDescription(Settings& s) {
       }), "address and port of the HTTPS admin API")
     ("server.threads", po::value(&s.threads)->default_value(s.threads)->notifier(inRange("server.threads", 1, 64)),
         "threads that run the event loop")
-    ("server.max_header_bytes", po::value(&s.maxHeaderBytes)->default_value(s.maxHeaderBytes)
-        ->notifier(inRange<std::size_t>("server.max_header_bytes", 1024, 1024 * 1024)),
+    ("server.max_header_bytes", po::value(&s.server.maxHeaderBytes)->default_value(s.server.maxHeaderBytes)
+        ->notifier(inRange<std::size_t>("server.max_header_bytes", 1024, 1024UL * 1024)),
         "largest request head accepted (else 431)")
-    ("server.max_body_bytes", po::value(&s.maxBodyBytes)->default_value(s.maxBodyBytes)
+    ("server.max_body_bytes", po::value(&s.server.maxBodyBytes)->default_value(s.server.maxBodyBytes)
         ->notifier(inRange<std::uint64_t>("server.max_body_bytes", 1024, 64ULL * 1024 * 1024)),
         "largest request body accepted (else 413)")
-    ("server.header_timeout_ms", po::value<int>()->default_value(10'000)
+    ("server.header_timeout_ms", po::value<int>()->default_value(static_cast<int>(s.server.headerTimeout.count()))
         ->notifier([&s](int v) {
           inRange("server.header_timeout_ms", 100, 600'000)(v);
-          s.headerTimeout = std::chrono::milliseconds(v);
+          s.server.headerTimeout = std::chrono::milliseconds(v);
         }),
         "time a client has to send a request head; also the keep-alive idle limit")
-    ("server.drain_timeout_ms", po::value<int>()->default_value(20'000)
+    ("server.drain_timeout_ms", po::value<int>()->default_value(static_cast<int>(s.server.drainTimeout.count()))
         ->notifier([&s](int v) {
           inRange("server.drain_timeout_ms", 0, 600'000)(v);
-          s.drainTimeout = std::chrono::milliseconds(v);
+          s.server.drainTimeout = std::chrono::milliseconds(v);
         }),
         "on SIGTERM, how long requests in flight may take to finish")
     ("tls.enabled", po::value(&s.tls)->default_value(true),

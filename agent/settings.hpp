@@ -1,13 +1,12 @@
 #pragma once
 // The agent's settings: command line and /etc/aibox/aibox.conf (see docs/configuration.md).
 
-#include <chrono>
-#include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <string>
 
 #include "common/config/config.hpp"
+#include "common/http/server.hpp"
 #include "common/log/log.hpp"
 
 namespace aibox::agent {
@@ -17,10 +16,7 @@ struct Settings {
   std::filesystem::path configFile;
   std::string listen = "0.0.0.0:8443";
   int threads = 1;
-  std::size_t maxHeaderBytes = 16 * 1024;
-  std::uint64_t maxBodyBytes = 1024 * 1024;
-  std::chrono::milliseconds headerTimeout{10'000};
-  std::chrono::milliseconds drainTimeout{20'000};
+  http::ServerOptions server;
   bool tls = true;
   std::filesystem::path tlsCertificate;  // inside the root
   std::filesystem::path tlsKey;

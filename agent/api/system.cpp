@@ -22,7 +22,9 @@ std::string isoTime(std::chrono::system_clock::time_point t) {
 
 std::string hostName() {
   std::array<char, 256> name{};
-  gethostname(name.data(), name.size() - 1);
+  if (gethostname(name.data(), name.size() - 1) != 0) {
+    return "unknown";
+  }
   return name.data();
 }
 

@@ -1,5 +1,4 @@
 #include <boost/json/parse.hpp>
-#include <cstdio>
 #include <iostream>
 
 #include "agent/ctl/ctl.hpp"
@@ -18,21 +17,21 @@ void printTable(const std::vector<std::pair<std::string, std::string>>& rows) {
 }
 
 std::string formatDuration(long long seconds) {
+  auto two = [](long long v) { return (v < 10 ? "0" : "") + std::to_string(v); };
   long long days = seconds / 86400;
   long long hours = seconds / 3600 % 24;
   long long minutes = seconds / 60 % 60;
   long long secs = seconds % 60;
-  char text[64];
   if (days > 0) {
-    std::snprintf(text, sizeof text, "%lldd %02lldh %02lldm %02llds", days, hours, minutes, secs);
-  } else if (hours > 0) {
-    std::snprintf(text, sizeof text, "%lldh %02lldm %02llds", hours, minutes, secs);
-  } else if (minutes > 0) {
-    std::snprintf(text, sizeof text, "%lldm %02llds", minutes, secs);
-  } else {
-    std::snprintf(text, sizeof text, "%llds", secs);
+    return std::to_string(days) + "d " + two(hours) + "h " + two(minutes) + "m " + two(secs) + "s";
   }
-  return text;
+  if (hours > 0) {
+    return std::to_string(hours) + "h " + two(minutes) + "m " + two(secs) + "s";
+  }
+  if (minutes > 0) {
+    return std::to_string(minutes) + "m " + two(secs) + "s";
+  }
+  return std::to_string(secs) + "s";
 }
 
 std::string errorMessage(const HttpResult& result) {

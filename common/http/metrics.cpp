@@ -101,8 +101,8 @@ void HttpMetrics::render(std::string& out) const {
 }
 
 void renderProcessMetrics(std::string& out) {
-  const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
-  const double pageSize = static_cast<double>(sysconf(_SC_PAGESIZE));
+  const auto ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
+  const auto pageSize = static_cast<double>(sysconf(_SC_PAGESIZE));
   // /proc/self/stat: the command name (field 2) may contain spaces, so split after its ')'.
   std::string stat = readFile("/proc/self/stat");
   auto close = stat.rfind(')');

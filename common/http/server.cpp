@@ -137,7 +137,13 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   }
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
-  ~Session() override { shared_->sessionEnded(); }
+  ~Session() override {
+    try {
+      shared_->sessionEnded();
+    } catch (const std::exception& e) {
+      log::error("cannot account for a closed connection", {{"error", e.what()}});
+    }
+  }
 
   void start() {
     net::dispatch(stream_.get_executor(), [self = this->shared_from_this()] {

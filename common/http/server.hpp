@@ -24,8 +24,8 @@ struct ServerShared;
 }
 
 struct ServerOptions {
-  std::size_t maxHeaderBytes = 16 * 1024;
-  std::uint64_t maxBodyBytes = 1024 * 1024;
+  std::size_t maxHeaderBytes = 16UL * 1024;
+  std::uint64_t maxBodyBytes = 1024UL * 1024;
   // From the first byte of a request to the end of its head; also how long an idle
   // keep-alive connection is kept.
   std::chrono::milliseconds headerTimeout{10'000};

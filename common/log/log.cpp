@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <ctime>
 #include <mutex>
+#include <string>
 #include <vector>
 
 namespace aibox::log {
@@ -110,10 +111,10 @@ void toStderr(Level level, std::string_view message, std::initializer_list<Field
   std::tm utc{};
   gmtime_r(&secs, &utc);
   std::array<char, 32> stamp{};
-  std::strftime(stamp.data(), stamp.size(), "%FT%T", &utc);
-  std::array<char, 8> ms{};
-  std::snprintf(ms.data(), ms.size(), ".%03dZ", static_cast<int>(millis.count()));
-  std::string line = std::string(stamp.data()) + ms.data() + " " + std::string(name(level)) + " ";
+  std::size_t length = std::strftime(stamp.data(), stamp.size(), "%FT%T", &utc);
+  std::string fraction = std::to_string(1000 + millis.count()).substr(1);  // zero-padded
+  std::string line =
+      std::string(stamp.data(), length) + "." + fraction + "Z " + std::string(name(level)) + " ";
   line += message;
   for (const auto& f : fields) {
     line += ' ';
@@ -128,7 +129,9 @@ void toStderr(Level level, std::string_view message, std::initializer_list<Field
   line += '\n';
   static std::mutex mutex;
   std::lock_guard lock(mutex);
-  std::fwrite(line.data(), 1, line.size(), stderr);
+  if (std::fwrite(line.data(), 1, line.size(), stderr) != line.size()) {
+    return;  // nowhere left to report a failing stderr
+  }
 }
 
 }  // namespace

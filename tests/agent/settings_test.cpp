@@ -35,7 +35,7 @@ TEST(AgentSettings, ConfigFileUnderTheRootAndListenOverride) {
   auto s = load({"--root", root.path().string()});
   ASSERT_TRUE(s);
   EXPECT_EQ(s->listen, "127.0.0.1:9443");
-  EXPECT_EQ(s->headerTimeout, std::chrono::milliseconds(500));
+  EXPECT_EQ(s->server.headerTimeout, std::chrono::milliseconds(500));
   EXPECT_EQ(s->tlsCertificate, root.path() / "etc/aibox/c.pem");
   EXPECT_EQ(s->logLevel, log::Level::debug);
   s = load({"--root", root.path().string(), "--listen", "[::1]:1"});
