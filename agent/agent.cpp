@@ -9,6 +9,7 @@
 
 #include "agent/api/api.hpp"
 #include "agent/migrations.hpp"
+#include "agent/security/security.hpp"
 #include "agent/systemd.hpp"
 #include "aibox_build_info.hpp"
 #include "common/db/db.hpp"
@@ -67,7 +68,9 @@ int run(const Settings& settings) {
   http::Router router;
   http::HttpMetrics metrics;
   ServiceManager serviceManager(io);
+  security::Security security(settings.security);
   std::unique_ptr<db::Worker> database;
+  std::unique_ptr<api::Services> services;
   std::unique_ptr<http::Server> server;
   std::string listening;
   try {
@@ -85,10 +88,16 @@ int run(const Settings& settings) {
                 (tls ? " (https)" : " (http, TLS off)") + " and " +
                 settings.paths.agentSocket().string();
 
-    database = std::make_unique<db::Worker>(openDatabase(settings.paths));
-    api::addHealthRoutes(router);
-    api::addSystemRoutes(router, info, *database);
-    api::addMetricsRoutes(router, metrics);
+    auto db = openDatabase(settings.paths);
+    security.initialPasswordFile = settings.paths.stateDir() / "initial-admin-password";
+    security::prepare(db, security);
+    database = std::make_unique<db::Worker>(std::move(db));
+    security.sessions.onExpired([&database](std::vector<std::string> ids) {
+      database->post([ids = std::move(ids)](db::Database& d) { security::deleteSessions(d, ids); });
+    });
+    router.setAuthenticator(&security.sessions);
+    services = std::make_unique<api::Services>(api::Services{info, *database, metrics, security});
+    api::addRoutes(router, *services);
   } catch (const std::exception& e) {
     log::error("aibox-agent cannot start", {{"error", e.what()}});
     return 1;
@@ -119,6 +128,10 @@ int run(const Settings& settings) {
   }
   io.run();
   extra.clear();
+  // Finish work in flight in dependency order: hashing posts to the database worker, whose
+  // tasks use the services and the session table.
+  security.hashing.join();
+  database.reset();
   log::info("aibox-agent stopped");
   return 0;
 }

@@ -2,16 +2,19 @@
 
 #include <array>
 
+#include "agent/security/security.hpp"
+
 namespace aibox::agent {
 
 std::span<const db::Migration> migrations() {
-  static constexpr std::array kMigrations{
+  static const std::array kMigrations{
       db::Migration{1, "agent starts",
                     "CREATE TABLE agent_starts ("
                     " id INTEGER PRIMARY KEY,"
                     " started_at TEXT NOT NULL,"
                     " version TEXT NOT NULL,"
                     " build_id TEXT NOT NULL)"},
+      db::Migration{2, "users and sessions", security::kSchema},
   };
   return kMigrations;
 }

@@ -58,6 +58,39 @@ po::options_description settingsDescription(Settings& s) {
         "PEM certificate chain; made self-signed on first start when neither it nor the key exists")
     ("tls.key", po::value<std::string>()->default_value("/var/lib/aibox/identity/https.key"),
         "PEM private key (mode 0600)")
+    ("security.session_idle_s", po::value<int>()->default_value(static_cast<int>(s.security.sessionIdle.count()))
+        ->notifier([&s](int v) {
+          inRange("security.session_idle_s", 1, 7 * 86400)(v);
+          s.security.sessionIdle = std::chrono::seconds(v);
+        }),
+        "a login session ends after this many seconds without a request")
+    ("security.session_max_s", po::value<int>()->default_value(static_cast<int>(s.security.sessionMax.count()))
+        ->notifier([&s](int v) {
+          inRange("security.session_max_s", 1, 30 * 86400)(v);
+          s.security.sessionMax = std::chrono::seconds(v);
+        }),
+        "a login session ends this many seconds after login, active or not")
+    ("security.lockout_threshold", po::value(&s.security.lockoutThreshold)->default_value(s.security.lockoutThreshold)
+        ->notifier(inRange("security.lockout_threshold", 1, 100)),
+        "failed logins (per user and per source address) before a lock-out")
+    ("security.lockout_base_s", po::value<int>()->default_value(static_cast<int>(s.security.lockoutBase.count()))
+        ->notifier([&s](int v) {
+          inRange("security.lockout_base_s", 1, 86400)(v);
+          s.security.lockoutBase = std::chrono::seconds(v);
+        }),
+        "first lock-out; each further failure doubles it")
+    ("security.lockout_max_s", po::value<int>()->default_value(static_cast<int>(s.security.lockoutMax.count()))
+        ->notifier([&s](int v) {
+          inRange("security.lockout_max_s", 1, 7 * 86400)(v);
+          s.security.lockoutMax = std::chrono::seconds(v);
+        }),
+        "longest lock-out")
+    ("security.scrypt_log2n", po::value(&s.security.scryptLog2N)->default_value(s.security.scryptLog2N)
+        ->notifier(inRange("security.scrypt_log2n", 14, 20)),
+        "password hash cost: scrypt N = 2^VALUE (r=8, p=1); 17 uses 128 MiB per hash")
+    ("security.password_min_length", po::value(&s.security.passwordMinLength)->default_value(s.security.passwordMinLength)
+        ->notifier(inRange<std::size_t>("security.password_min_length", 8, 128)),
+        "shortest password accepted")
     ("log.level", po::value<std::string>()->default_value("info")->notifier([&s](const std::string& v) {
         auto level = log::parseLevel(v);
         if (!level) {

@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 
+#include "agent/security/security.hpp"
 #include "common/config/config.hpp"
 #include "common/http/server.hpp"
 #include "common/log/log.hpp"
@@ -21,6 +22,7 @@ struct Settings {
   std::filesystem::path tlsCertificate;  // inside the root
   std::filesystem::path tlsKey;
   log::Level logLevel = log::Level::info;
+  security::Policy security;
 };
 
 // Reads the command line and the config file. Returns nullopt after printing --help or

@@ -1,10 +1,11 @@
 #pragma once
-// The agent's REST resources. One resource, one file; each registers its routes here.
+// The agent's REST resources. One resource, one file; addRoutes registers them all.
 
 #include <chrono>
 #include <optional>
 #include <string>
 
+#include "agent/security/security.hpp"
 #include "common/config/config.hpp"
 #include "common/db/db.hpp"
 #include "common/http/http.hpp"
@@ -20,15 +21,34 @@ struct AgentInfo {
   std::chrono::steady_clock::time_point startedSteady;
 };
 
+// What the handlers work with; owned by the agent, outliving the router.
+struct Services {
+  const AgentInfo& info;
+  db::Worker& database;
+  const http::HttpMetrics& metrics;
+  security::Security& security;
+};
+
+// Every route of the agent.
+void addRoutes(http::Router& router, Services& services);
+
 void addHealthRoutes(http::Router& router);
-void addSystemRoutes(http::Router& router, const AgentInfo& info, db::Worker& database);
-void addMetricsRoutes(http::Router& router, const http::HttpMetrics& metrics);
+void addSystemRoutes(http::Router& router, Services& services);
+void addMetricsRoutes(http::Router& router, Services& services);
+void addAuthRoutes(http::Router& router, Services& services);
+void addUserRoutes(http::Router& router, Services& services);
+void addSessionRoutes(http::Router& router, Services& services);
 
 // Handlers, named so tests can call them directly.
 http::Response handleHealthGet(const http::Call& call);
-void handleSystemGet(const std::shared_ptr<const http::Call>& call, const http::Reply& reply,
-                     const AgentInfo& info, db::Worker& database);
 http::Response systemReport(db::Database& db, const AgentInfo& info);
 http::Response handleMetricsGet(const http::Call& call, const http::HttpMetrics& metrics);
+
+// "2026-11-22T22:48:46Z"
+std::string isoTime(std::chrono::system_clock::time_point t);
+// Parses the body as a JSON object; on failure answers 400 and returns nullopt.
+std::optional<boost::json::object> bodyObject(const http::Call& call, const http::Reply& reply);
+// Answers 503 when the database fails, so a handler never leaves a call unanswered.
+void databaseFailed(const http::Reply& reply, const std::exception& e);
 
 }  // namespace aibox::agent::api

@@ -19,9 +19,10 @@ http::Response handleMetricsGet(const http::Call& /*call*/, const http::HttpMetr
   return res;
 }
 
-void addMetricsRoutes(http::Router& router, const http::HttpMetrics& metrics) {
-  router.add(http::Verb::get, "/metrics", "metrics:read",
-             [&metrics](const http::Call& call) { return handleMetricsGet(call, metrics); });
+void addMetricsRoutes(http::Router& router, Services& services) {
+  router.add(http::Verb::get, "/metrics", "metrics:read", [&services](const http::Call& call) {
+    return handleMetricsGet(call, services.metrics);
+  });
 }
 
 }  // namespace aibox::agent::api

@@ -2,23 +2,12 @@
 
 #include <array>
 #include <boost/json/object.hpp>
-#include <ctime>
 
 #include "agent/api/api.hpp"
 #include "aibox_build_info.hpp"
-#include "common/log/log.hpp"
 
 namespace aibox::agent::api {
 namespace {
-
-std::string isoTime(std::chrono::system_clock::time_point t) {
-  std::time_t secs = std::chrono::system_clock::to_time_t(t);
-  std::tm utc{};
-  gmtime_r(&secs, &utc);
-  std::array<char, 32> text{};
-  std::strftime(text.data(), text.size(), "%Y-%m-%dT%H:%M:%SZ", &utc);
-  return text.data();
-}
 
 std::string hostName() {
   std::array<char, 256> name{};
@@ -29,20 +18,6 @@ std::string hostName() {
 }
 
 }  // namespace
-
-void handleSystemGet(const std::shared_ptr<const http::Call>& /*call*/, const http::Reply& reply,
-                     const AgentInfo& info, db::Worker& database) {
-  database.post([reply, &info](db::Database& db) {
-    try {
-      reply(systemReport(db, info));
-    } catch (const db::Error& e) {
-      log::error("cannot read the system report from the database", {{"error", e.what()}});
-      reply(http::error(
-          http::Status::service_unavailable, "database_unavailable",
-          "the agent database cannot be read; see the agent log (journalctl -u aibox-agent)"));
-    }
-  });
-}
 
 http::Response systemReport(db::Database& db, const AgentInfo& info) {
   auto stmt = db.prepare(
@@ -65,11 +40,17 @@ http::Response systemReport(db::Database& db, const AgentInfo& info) {
   return http::json(http::Status::ok, body);
 }
 
-void addSystemRoutes(http::Router& router, const AgentInfo& info, db::Worker& database) {
+void addSystemRoutes(http::Router& router, Services& services) {
   router.addAsync(
       http::Verb::get, "/api/v1/system", "system:read",
-      [&info, &database](const std::shared_ptr<const http::Call>& call, const http::Reply& reply) {
-        handleSystemGet(call, reply, info, database);
+      [&services](const std::shared_ptr<const http::Call>& /*call*/, const http::Reply& reply) {
+        services.database.post([reply, &services](db::Database& db) {
+          try {
+            reply(systemReport(db, services.info));
+          } catch (const db::Error& e) {
+            databaseFailed(reply, e);
+          }
+        });
       });
 }
 

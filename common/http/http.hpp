@@ -10,6 +10,7 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/verb.hpp>
 #include <boost/json/value.hpp>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -29,15 +30,22 @@ using Status = boost::beast::http::status;
 
 // The permission of routes anyone may call (only /healthz and login).
 inline constexpr std::string_view kPublic = "public";
+// The permission of routes any caller with an identity may call (their own session and
+// password); the only routes open to a user who must change their password first.
+inline constexpr std::string_view kAuthenticated = "authenticated";
 
-// Who is calling. Until the security issue adds logins, only a unix-socket peer that is root,
-// the agent's own user or a member of group aibox-admin is an admin; TCP peers are anonymous.
+// Who is calling: a unix-socket peer (root, the agent's own user or a member of group
+// aibox-admin is an admin), a logged-in user (session cookie), or anonymous.
 struct Identity {
-  enum class Kind { anonymous, local };
+  enum class Kind { anonymous, local, session };
   Kind kind = Kind::anonymous;
-  std::string name;  // for logs and audit: "anonymous", "uid:1000"
+  std::string name;  // for logs and audit: "anonymous", "uid:1000", "user:alice"
   std::optional<uid_t> uid;
-  bool admin = false;
+  bool admin = false;  // a local admin peer
+  std::string role;    // a user's role (roles.hpp)
+  std::int64_t userId = 0;
+  std::string sessionId;
+  bool mustChangePassword = false;
 
   bool allows(std::string_view permission) const;
 };
@@ -48,7 +56,8 @@ Identity localPeer(uid_t uid, gid_t gid);
 struct Call {
   Request request;
   Identity identity;
-  std::string remote;      // peer address, for logs
+  std::string remote;      // peer address and port, for logs
+  std::string address;     // peer IP address ("local" for the unix socket), for lock-outs
   std::string_view route;  // the matched pattern ("/api/v1/models/{id}"), or "unmatched"
   std::vector<std::pair<std::string, std::string>> params;
 
@@ -66,9 +75,24 @@ Response json(Status status, const boost::json::value& body);
 Response error(Status status, std::string_view code, std::string_view message);
 Response badRequest(const json::Problem& problem);
 
+// Turns a request's credentials (cookie, bearer token) into an identity.
+class Authenticator {
+ public:
+  Authenticator() = default;
+  Authenticator(const Authenticator&) = delete;
+  Authenticator& operator=(const Authenticator&) = delete;
+  virtual ~Authenticator() = default;
+  // Called for a call that has no identity from its transport. Fills call.identity when the
+  // credentials are good; returns a response to send instead when the request must be
+  // refused before routing (a missing or wrong CSRF token).
+  virtual std::optional<Response> authenticate(Call& call) const = 0;
+};
+
 // Method + literal path with {param} segments; each route names the permission it needs.
 class Router {
  public:
+  void setAuthenticator(const Authenticator* authenticator) { authenticator_ = authenticator; }
+
   void add(Verb verb, std::string_view pattern, std::string_view permission, Handler handler);
   void addAsync(Verb verb, std::string_view pattern, std::string_view permission,
                 AsyncHandler handler);
@@ -91,9 +115,11 @@ class Router {
     std::vector<Verb> allowed;  // when the path exists but not for this method
   };
   Match match(Verb verb, std::string_view target) const;
+  const std::vector<Route>& routes() const { return routes_; }
 
  private:
   std::vector<Route> routes_;
+  const Authenticator* authenticator_ = nullptr;
 };
 
 }  // namespace aibox::http

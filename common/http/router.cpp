@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "common/http/http.hpp"
+#include "common/http/roles.hpp"
 #include "common/log/log.hpp"
 
 namespace aibox::http {
@@ -69,7 +70,16 @@ bool isParam(std::string_view segment) {
 }  // namespace
 
 bool Identity::allows(std::string_view permission) const {
-  return permission == kPublic || admin;
+  if (permission == kPublic) {
+    return true;
+  }
+  if (kind == Kind::anonymous) {
+    return false;
+  }
+  if (permission == kAuthenticated || admin) {
+    return true;
+  }
+  return kind == Kind::session && roleAllows(role, permission);
 }
 
 Identity localPeer(uid_t uid, gid_t gid) {
@@ -202,15 +212,30 @@ void Router::dispatch(const std::shared_ptr<Call>& call, const Reply& reply) con
   const Route& route = *found.route;
   call->route = route.pattern;
   call->params = std::move(found.params);
-  if (!call->identity.allows(route.permission)) {
-    if (call->identity.kind == Identity::Kind::anonymous) {
+  if (authenticator_ != nullptr && call->identity.kind == Identity::Kind::anonymous) {
+    if (auto refusal = authenticator_->authenticate(*call)) {
+      reply(std::move(*refusal));
+      return;
+    }
+  }
+  const Identity& who = call->identity;
+  if (who.mustChangePassword && route.permission != kPublic && route.permission != kAuthenticated) {
+    reply(error(Status::forbidden, "password_change_required",
+                "change your password first: POST /api/v1/auth/password with old_password and "
+                "new_password"));
+    return;
+  }
+  if (!who.allows(route.permission)) {
+    if (who.kind == Identity::Kind::anonymous) {
       reply(error(Status::unauthorized, "unauthenticated",
-                  "this route needs permission '" + route.permission +
-                      "': call it through the local socket as an aibox admin"));
+                  "log in first (POST /api/v1/auth/login); this route needs permission '" +
+                      route.permission + "'"));
     } else {
-      reply(error(Status::forbidden, "forbidden",
-                  call->identity.name + " lacks permission '" + route.permission +
-                      "': ask for membership of group aibox-admin"));
+      reply(
+          error(Status::forbidden, "forbidden",
+                who.name + " lacks permission '" + route.permission + "'" +
+                    (who.kind == Identity::Kind::local ? ": join group aibox-admin"
+                                                       : ": ask an admin for a role that has it")));
     }
     return;
   }

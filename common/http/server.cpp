@@ -127,11 +127,12 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
 
   Session(Stream stream, std::shared_ptr<detail::ServerShared> shared, Identity identity,
-          std::string remote, std::shared_ptr<net::ssl::context> tls = nullptr)
+          std::string remote, std::string address, std::shared_ptr<net::ssl::context> tls = nullptr)
       : stream_(std::move(stream)),
         shared_(std::move(shared)),
         identity_(std::move(identity)),
         remote_(std::move(remote)),
+        address_(std::move(address)),
         tls_(std::move(tls)) {
     ++shared_->live;
   }
@@ -275,6 +276,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     call->request = parser_->release();
     call->identity = identity_;
     call->remote = remote_;
+    call->address = address_;
     keepAlive_ = call->request.keep_alive();
     version_ = call->request.version();
     verb_ = call->request.method();
@@ -357,6 +359,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   std::shared_ptr<detail::ServerShared> shared_;
   Identity identity_;
   std::string remote_;
+  std::string address_;
   std::shared_ptr<net::ssl::context> tls_;  // outlives stream_'s use of it
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
@@ -382,16 +385,18 @@ void acceptTcp(const std::shared_ptr<detail::ServerShared>& shared, tcp::accepto
       socket.set_option(tcp::no_delay(true), ignored);
       auto peer = socket.remote_endpoint(ignored);
       std::string remote = peer.address().to_string() + ":" + std::to_string(peer.port());
-      Identity anonymous{Identity::Kind::anonymous, "anonymous", std::nullopt, false};
+      std::string address = peer.address().to_string();
+      Identity anonymous{.kind = Identity::Kind::anonymous, .name = "anonymous"};
       std::shared_ptr<SessionBase> session;
       if (tls) {
         auto s = std::make_shared<Session<TlsStream>>(
-            TlsStream(beast::tcp_stream(std::move(socket)), *tls), shared, anonymous, remote, tls);
+            TlsStream(beast::tcp_stream(std::move(socket)), *tls), shared, anonymous, remote,
+            address, tls);
         s->start();
         session = s;
       } else {
         auto s = std::make_shared<Session<beast::tcp_stream>>(beast::tcp_stream(std::move(socket)),
-                                                              shared, anonymous, remote);
+                                                              shared, anonymous, remote, address);
         s->start();
         session = s;
       }
@@ -421,7 +426,7 @@ void acceptUnix(const std::shared_ptr<detail::ServerShared>& shared,
             std::string remote =
                 "unix:pid=" + std::to_string(cred.pid) + ",uid=" + std::to_string(cred.uid);
             auto s = std::make_shared<Session<UnixStream>>(UnixStream(std::move(socket)), shared,
-                                                           identity, remote);
+                                                           identity, remote, "local");
             s->start();
             shared->track(s);
           }

@@ -189,8 +189,9 @@ void Agent::start(const AgentOptions& options) {
   if (::bind(notifyFd_, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) != 0) {
     throw std::runtime_error("cannot bind the notify socket");
   }
-  std::vector<std::string> argv{AIBOX_AGENT_BIN, "--root", root_.string(), "--listen",
-                                "127.0.0.1:0"};
+  // The cheapest password hash the settings allow: tests log in often.
+  std::vector<std::string> argv{AIBOX_AGENT_BIN, "--root",      root_.string(),
+                                "--listen",      "127.0.0.1:0", "--security.scrypt_log2n=14"};
   argv.insert(argv.end(), options.args.begin(), options.args.end());
   std::vector<std::string> extra{"NOTIFY_SOCKET=" + notifyPath.string()};
   if (options.watchdog.count() > 0) {

@@ -1,0 +1,43 @@
+#include <array>
+#include <ctime>
+
+#include "agent/api/api.hpp"
+#include "common/log/log.hpp"
+
+namespace aibox::agent::api {
+
+void addRoutes(http::Router& router, Services& services) {
+  addHealthRoutes(router);
+  addSystemRoutes(router, services);
+  addMetricsRoutes(router, services);
+  addAuthRoutes(router, services);
+  addUserRoutes(router, services);
+  addSessionRoutes(router, services);
+}
+
+std::string isoTime(std::chrono::system_clock::time_point t) {
+  std::time_t secs = std::chrono::system_clock::to_time_t(t);
+  std::tm utc{};
+  gmtime_r(&secs, &utc);
+  std::array<char, 32> text{};
+  std::size_t n = std::strftime(text.data(), text.size(), "%Y-%m-%dT%H:%M:%SZ", &utc);
+  return {text.data(), n};
+}
+
+std::optional<boost::json::object> bodyObject(const http::Call& call, const http::Reply& reply) {
+  auto parsed = json::parseObject(call.request.body());
+  if (auto* problem = std::get_if<json::Problem>(&parsed)) {
+    reply(http::badRequest(*problem));
+    return std::nullopt;
+  }
+  return std::get<boost::json::object>(std::move(parsed));
+}
+
+void databaseFailed(const http::Reply& reply, const std::exception& e) {
+  log::error("database request failed", {{"error", e.what()}});
+  reply(http::error(http::Status::service_unavailable, "database_unavailable",
+                    "the agent database cannot be used right now; see the agent log "
+                    "(journalctl -u aibox-agent)"));
+}
+
+}  // namespace aibox::agent::api

@@ -1,0 +1,149 @@
+#pragma once
+// Users' secrets and sessions: scrypt password hashes, session cookies with CSRF tokens, and
+// lock-outs after failed logins. See docs/security.md.
+
+#include <boost/asio/thread_pool.hpp>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/db/db.hpp"
+#include "common/http/http.hpp"
+
+namespace aibox::agent::security {
+
+using Clock = std::chrono::system_clock;
+
+struct Policy {
+  std::chrono::seconds sessionIdle{15 * 60};
+  std::chrono::seconds sessionMax{8 * 3600};
+  int lockoutThreshold = 5;  // failures before the first lock-out
+  std::chrono::seconds lockoutBase{60};
+  std::chrono::seconds lockoutMax{3600};
+  int scryptLog2N = 17;  // N = 2^17, r = 8, p = 1: 128 MiB and ~0.4 s per hash (OWASP's minimum)
+  std::size_t passwordMinLength = 12;
+};
+
+// --- secrets -------------------------------------------------------------------------------
+
+// `bytes` random bytes from OpenSSL's CSPRNG, as unpadded base64url.
+std::string randomToken(std::size_t bytes);
+// A password people can type: `length` characters without look-alikes (0/O, 1/l/I).
+std::string randomPassword(std::size_t length);
+std::string sha256Hex(std::string_view data);
+bool constantTimeEquals(std::string_view a, std::string_view b);
+
+// "scrypt$<log2 N>$<r>$<p>$<salt hex>$<hash hex>"
+std::string hashPassword(std::string_view password, int log2n);
+// False for a wrong password or a malformed hash. Takes as long as hashing.
+bool verifyPassword(std::string_view password, std::string_view encoded);
+// What is wrong with a new password, or nullopt when it is acceptable.
+std::optional<std::string> passwordProblem(std::string_view user, std::string_view password,
+                                           std::size_t minLength);
+bool validUserName(std::string_view name);
+
+// --- lock-outs -----------------------------------------------------------------------------
+
+// Failure counters per user name and per source address. From `lockoutThreshold` failures on,
+// each failure locks for lockoutBase, doubling, at most lockoutMax.
+class Lockout {
+ public:
+  explicit Lockout(const Policy& policy) : policy_(policy) {}
+  // How long the user or the source is still locked out, if it is.
+  std::optional<std::chrono::seconds> blocked(const std::string& user, const std::string& source,
+                                              Clock::time_point now) const;
+  void failed(const std::string& user, const std::string& source, Clock::time_point now);
+  void succeeded(const std::string& user, const std::string& source);
+
+ private:
+  struct Counter {
+    int failures = 0;
+    Clock::time_point lockedUntil;
+  };
+  void count(Counter& c, Clock::time_point now) const;
+  const Policy& policy_;
+  mutable std::mutex mutex_;
+  std::map<std::string, Counter, std::less<>> users_;
+  std::map<std::string, Counter, std::less<>> sources_;
+};
+
+// --- sessions ------------------------------------------------------------------------------
+
+struct Session {
+  std::string id;  // public: the first 16 hex digits of the token's hash
+  std::string tokenHash;
+  std::int64_t userId = 0;
+  std::string user;
+  std::string role;
+  bool mustChangePassword = false;
+  std::string csrfToken;
+  std::string source;
+  Clock::time_point created;
+  Clock::time_point lastSeen;
+};
+
+inline constexpr std::string_view kSessionCookie = "aibox_session";
+
+// The live sessions, in memory for lookups on every request, written through to SQLite (by
+// the caller, on the database worker) so they survive an agent restart.
+class Sessions final : public http::Authenticator {
+ public:
+  explicit Sessions(const Policy& policy) : policy_(policy) {}
+
+  // Reads the session cookie; for mutating methods also checks X-CSRF-Token.
+  std::optional<http::Response> authenticate(http::Call& call) const override;
+
+  // Starts a session; returns the cookie value (shown once, stored only hashed) and the session.
+  std::pair<std::string, Session> create(std::int64_t userId, const std::string& user,
+                                         const std::string& role, bool mustChangePassword,
+                                         const std::string& source);
+  void restore(Session session);  // from the database at start
+  std::optional<Session> find(const std::string& id) const;
+  std::vector<Session> list() const;
+  // Each returns the ids removed, for the caller to delete from the database.
+  std::vector<std::string> revoke(const std::string& id);
+  std::vector<std::string> revokeUser(std::int64_t userId, const std::string& exceptId = "");
+  void updateUser(std::int64_t userId, const std::string& role, bool mustChangePassword);
+
+  // Called with the ids of sessions that expired (to delete them from the database).
+  void onExpired(std::function<void(std::vector<std::string>)> callback) {
+    onExpired_ = std::move(callback);
+  }
+
+ private:
+  bool expired(const Session& s, Clock::time_point now) const;
+  const Policy& policy_;
+  mutable std::mutex mutex_;
+  mutable std::map<std::string, Session, std::less<>> byHash_;
+  std::function<void(std::vector<std::string>)> onExpired_;
+};
+
+// Everything the auth, user and session routes share.
+struct Security {
+  explicit Security(Policy p) : policy(p), lockout(policy), sessions(policy) {}
+  Policy policy;
+  Lockout lockout;
+  Sessions sessions;
+  std::string dummyHash;  // verified against for unknown users, so they take as long
+  std::filesystem::path initialPasswordFile;
+  boost::asio::thread_pool hashing{1};  // scrypt is CPU and memory heavy: never on the loop
+};
+
+// SQL of the users and sessions tables (a migration of the agent).
+extern const char* const kSchema;
+
+// At start: creates user "admin" with a random one-time password written to
+// `security.initialPasswordFile` (0600) when there are no users, and loads live sessions.
+void prepare(db::Database& db, Security& security);
+
+// Database writes that mirror the session table.
+void storeSession(db::Database& db, const Session& session);
+void deleteSessions(db::Database& db, const std::vector<std::string>& ids);
+
+}  // namespace aibox::agent::security

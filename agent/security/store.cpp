@@ -1,0 +1,107 @@
+#include <sys/stat.h>
+
+#include "agent/security/security.hpp"
+#include "common/fs/fs.hpp"
+#include "common/log/log.hpp"
+
+namespace aibox::agent::security {
+
+const char* const kSchema =
+    "CREATE TABLE users ("
+    " id INTEGER PRIMARY KEY,"
+    " name TEXT NOT NULL UNIQUE,"
+    " password_hash TEXT NOT NULL,"
+    " role TEXT NOT NULL CHECK (role IN ('admin', 'operator', 'auditor', 'viewer')),"
+    " disabled INTEGER NOT NULL DEFAULT 0,"
+    " must_change_password INTEGER NOT NULL DEFAULT 0,"
+    " created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ','now')),"
+    " last_login_at TEXT);"
+    "CREATE TABLE sessions ("
+    " id TEXT PRIMARY KEY,"
+    " token_hash TEXT NOT NULL UNIQUE,"
+    " user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    " csrf_token TEXT NOT NULL,"
+    " source TEXT NOT NULL,"
+    " created_at INTEGER NOT NULL)";
+
+namespace {
+
+std::int64_t unixSeconds(Clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
+}
+
+void bootstrapAdmin(db::Database& db, Security& security) {
+  auto count = db.prepare("SELECT COUNT(*) FROM users");
+  count.step();
+  if (count.integer(0) > 0) {
+    return;
+  }
+  std::string password = randomPassword(20);
+  // The file first: a crash before the insert leaves a file and no user, and the next start
+  // writes both again; never a user whose password nobody can read.
+  fs::writeFileAtomic(security.initialPasswordFile, password + "\n", 0600);
+  db.prepare(
+        "INSERT INTO users(name, password_hash, role, must_change_password) "
+        "VALUES ('admin', ?, 'admin', 1)")
+      .bind(1, hashPassword(password, security.policy.scryptLog2N))
+      .step();
+  log::warning("created user 'admin' with a one-time password; log in and change it",
+               {{"password_file", security.initialPasswordFile.string()}});
+}
+
+void loadSessions(db::Database& db, Security& security) {
+  auto now = Clock::now();
+  db.prepare(
+        "DELETE FROM sessions WHERE created_at < ? "
+        "OR user_id IN (SELECT id FROM users WHERE disabled = 1)")
+      .bind(1, unixSeconds(now - security.policy.sessionMax))
+      .step();
+  auto stmt = db.prepare(
+      "SELECT s.id, s.token_hash, s.user_id, u.name, u.role, u.must_change_password, "
+      "s.csrf_token, s.source, s.created_at FROM sessions s JOIN users u ON u.id = s.user_id");
+  while (stmt.step()) {
+    Session s;
+    s.id = stmt.text(0);
+    s.tokenHash = stmt.text(1);
+    s.userId = stmt.integer(2);
+    s.user = stmt.text(3);
+    s.role = stmt.text(4);
+    s.mustChangePassword = stmt.integer(5) != 0;
+    s.csrfToken = stmt.text(6);
+    s.source = stmt.text(7);
+    s.created = Clock::time_point(std::chrono::seconds(stmt.integer(8)));
+    s.lastSeen = now;  // idle time is not persisted: a restart counts as activity
+    security.sessions.restore(std::move(s));
+  }
+}
+
+}  // namespace
+
+void prepare(db::Database& db, Security& security) {
+  security.dummyHash = hashPassword(randomToken(16), security.policy.scryptLog2N);
+  db.transaction([&security](db::Database& tx) {
+    bootstrapAdmin(tx, security);
+    loadSessions(tx, security);
+  });
+}
+
+void storeSession(db::Database& db, const Session& session) {
+  db.prepare(
+        "INSERT INTO sessions(id, token_hash, user_id, csrf_token, source, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?)")
+      .bind(1, session.id)
+      .bind(2, session.tokenHash)
+      .bind(3, session.userId)
+      .bind(4, session.csrfToken)
+      .bind(5, session.source)
+      .bind(6, unixSeconds(session.created))
+      .step();
+}
+
+void deleteSessions(db::Database& db, const std::vector<std::string>& ids) {
+  for (const auto& id : ids) {
+    db.prepare("DELETE FROM sessions WHERE id = ?").bind(1, id).step();
+  }
+}
+
+}  // namespace aibox::agent::security
