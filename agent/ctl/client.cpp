@@ -1,6 +1,8 @@
 #include <curl/curl.h>
 #include <unistd.h>
 
+#include <boost/json/parse.hpp>
+#include <iostream>
 #include <memory>
 
 #include "agent/ctl/ctl.hpp"
@@ -15,7 +17,9 @@ std::size_t collect(char* data, std::size_t size, std::size_t count, void* out) 
 
 }  // namespace
 
-std::optional<HttpResult> AgentClient::get(const std::string& path, std::string& problem) const {
+std::optional<HttpResult> AgentClient::request(const std::string& method, const std::string& path,
+                                               const std::string& body,
+                                               std::string& problem) const {
   std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), curl_easy_cleanup);
   if (!curl) {
     problem = "cannot initialise libcurl";
@@ -31,6 +35,14 @@ std::optional<HttpResult> AgentClient::get(const std::string& path, std::string&
   curl_easy_setopt(curl.get(), CURLOPT_CONNECTTIMEOUT_MS, 3000L);
   curl_easy_setopt(curl.get(), CURLOPT_TIMEOUT_MS, 30000L);
   curl_easy_setopt(curl.get(), CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(curl.get(), CURLOPT_CUSTOMREQUEST, method.c_str());
+  std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)> headers(
+      curl_slist_append(nullptr, "Content-Type: application/json"), curl_slist_free_all);
+  if (!body.empty()) {
+    curl_easy_setopt(curl.get(), CURLOPT_POSTFIELDS, body.c_str());
+    curl_easy_setopt(curl.get(), CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
+    curl_easy_setopt(curl.get(), CURLOPT_HTTPHEADER, headers.get());
+  }
   CURLcode rc = curl_easy_perform(curl.get());
   if (rc != CURLE_OK) {
     if (std::filesystem::exists(socket_) && ::access(socket.c_str(), R_OK | W_OK) != 0) {
@@ -47,6 +59,39 @@ std::optional<HttpResult> AgentClient::get(const std::string& path, std::string&
   }
   curl_easy_getinfo(curl.get(), CURLINFO_RESPONSE_CODE, &result.status);
   return result;
+}
+
+}  // namespace aibox::ctl
+
+namespace aibox::ctl {
+
+std::optional<boost::json::value> callAgent(const Options& options, const std::string& method,
+                                            const std::string& path, const std::string& body,
+                                            int& exitCode) {
+  std::string problem;
+  auto result = AgentClient(options.socket).request(method, path, body, problem);
+  if (!result) {
+    exitCode = agentDown(options, problem);
+    return std::nullopt;
+  }
+  boost::system::error_code ec;
+  auto value = boost::json::parse(result->body, ec);
+  if (result->status < 200 || result->status > 299) {
+    if (options.json) {
+      std::cout << result->body;
+    } else {
+      std::cerr << "aiboxctl: " << errorMessage(*result) << '\n';
+    }
+    exitCode = kFailed;
+    return std::nullopt;
+  }
+  if (ec) {
+    std::cerr << "aiboxctl: the agent sent an unreadable answer: " << result->body << '\n';
+    exitCode = kFailed;
+    return std::nullopt;
+  }
+  exitCode = kOk;
+  return value;
 }
 
 }  // namespace aibox::ctl

@@ -17,6 +17,7 @@ inline constexpr int kUsage = 2;      // bad command line
 inline constexpr int kAgentDown = 3;  // the agent cannot be reached
 
 struct Options {
+  std::filesystem::path root;  // the box's root, for files the CLI reads itself
   std::filesystem::path socket;
   bool json = false;
 };
@@ -31,7 +32,8 @@ struct HttpResult {
 class AgentClient {
  public:
   explicit AgentClient(std::filesystem::path socket) : socket_(std::move(socket)) {}
-  std::optional<HttpResult> get(const std::string& path, std::string& problem) const;
+  std::optional<HttpResult> request(const std::string& method, const std::string& path,
+                                    const std::string& body, std::string& problem) const;
 
  private:
   std::filesystem::path socket_;
@@ -46,6 +48,19 @@ std::string errorMessage(const HttpResult& result);
 // Reports that the agent is unreachable, in the chosen format; returns kAgentDown.
 int agentDown(const Options& options, const std::string& problem);
 
+// Calls the agent. On success returns the JSON answer; otherwise reports the problem (agent
+// unreachable, or the agent's error) in the chosen format, sets `exitCode` and returns nullopt.
+std::optional<boost::json::value> callAgent(const Options& options, const std::string& method,
+                                            const std::string& path, const std::string& body,
+                                            int& exitCode);
+// Prints the JSON answer as is (for --json).
+void printJson(const boost::json::value& value);
+// A password from stdin: one line when `fromStdin` or stdin is not a terminal, else asked
+// twice without echo. nullopt (with a message) when none could be read.
+std::optional<std::string> readPassword(bool fromStdin);
+
 int statusCommand(const Options& options, const std::vector<std::string>& args);
+int usersCommand(const Options& options, const std::vector<std::string>& args);
+int sessionsCommand(const Options& options, const std::vector<std::string>& args);
 
 }  // namespace aibox::ctl

@@ -15,6 +15,8 @@ namespace {
 constexpr const char* kCommands =
     "Commands:\n"
     "  status     whether the agent runs; version, uptime, identity\n"
+    "  users      user accounts: ls, add, rm, passwd, role, enable, disable, bootstrap-info\n"
+    "  sessions   login sessions: ls, revoke\n"
     "\n"
     "Run 'aiboxctl COMMAND --help' for a command's options.\n"
     "Exit codes: 0 ok, 1 failed, 2 usage error, 3 agent unreachable.\n";
@@ -75,15 +77,23 @@ int main(int argc, char** argv) {
         return aibox::ctl::kUsage;
       }
       options.socket = vm["socket"].as<std::string>();
-    } else {
-      auto root =
-          vm.count("root") != 0 ? std::optional(vm["root"].as<std::string>()) : std::nullopt;
-      options.socket = aibox::config::Paths::resolve(root).agentSocket();
+    }
+    auto root = vm.count("root") != 0 ? std::optional(vm["root"].as<std::string>()) : std::nullopt;
+    auto paths = aibox::config::Paths::resolve(root);
+    options.root = paths.root();
+    if (options.socket.empty()) {
+      options.socket = paths.agentSocket();
     }
     std::string command = vm["command"].as<std::string>();
     curl_global_init(CURL_GLOBAL_DEFAULT);
     if (command == "status") {
       return aibox::ctl::statusCommand(options, rest);
+    }
+    if (command == "users") {
+      return aibox::ctl::usersCommand(options, rest);
+    }
+    if (command == "sessions") {
+      return aibox::ctl::sessionsCommand(options, rest);
     }
     std::cerr << "aiboxctl: unknown command '" << command << "'\n\n" << kCommands;
     return aibox::ctl::kUsage;

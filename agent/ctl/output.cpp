@@ -1,3 +1,6 @@
+#include <termios.h>
+#include <unistd.h>
+
 #include <boost/json/parse.hpp>
 #include <iostream>
 
@@ -47,6 +50,38 @@ std::string errorMessage(const HttpResult& result) {
     }
   }
   return "HTTP " + std::to_string(result.status) + ": " + result.body;
+}
+
+void printJson(const boost::json::value& value) {
+  std::cout << json::serialize(value) << '\n';
+}
+
+std::optional<std::string> readPassword(bool fromStdin) {
+  std::string password;
+  if (fromStdin || ::isatty(STDIN_FILENO) == 0) {
+    if (!std::getline(std::cin, password) || password.empty()) {
+      std::cerr << "aiboxctl: no password on standard input\n";
+      return std::nullopt;
+    }
+    return password;
+  }
+  termios saved{};
+  tcgetattr(STDIN_FILENO, &saved);
+  termios quiet = saved;
+  quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+  tcsetattr(STDIN_FILENO, TCSANOW, &quiet);
+  std::string again;
+  std::cerr << "New password: " << std::flush;
+  std::getline(std::cin, password);
+  std::cerr << "\nAgain: " << std::flush;
+  std::getline(std::cin, again);
+  std::cerr << '\n';
+  tcsetattr(STDIN_FILENO, TCSANOW, &saved);
+  if (password != again) {
+    std::cerr << "aiboxctl: the passwords differ; nothing changed\n";
+    return std::nullopt;
+  }
+  return password;
 }
 
 int agentDown(const Options& options, const std::string& problem) {

@@ -33,22 +33,16 @@ int statusCommand(const Options& options, const std::vector<std::string>& args) 
               << "' (see aiboxctl status --help)\n";
     return kUsage;
   }
-  std::string problem;
-  auto result = AgentClient(options.socket).get("/api/v1/system", problem);
-  if (!result) {
-    return agentDown(options, problem);
+  int code = kOk;
+  auto value = callAgent(options, "GET", "/api/v1/system", "", code);
+  if (!value) {
+    return code;
   }
-  if (result->status != 200) {
-    std::cerr << "aiboxctl: " << errorMessage(*result) << '\n';
+  if (!value->is_object()) {
+    std::cerr << "aiboxctl: the agent sent an unexpected answer\n";
     return kFailed;
   }
-  boost::system::error_code ec;
-  auto value = boost::json::parse(result->body, ec);
-  if (ec || !value.is_object()) {
-    std::cerr << "aiboxctl: the agent sent an unreadable answer: " << result->body << '\n';
-    return kFailed;
-  }
-  const auto& system = value.as_object();
+  const auto& system = value->as_object();
   if (options.json) {
     std::cout << json::serialize(boost::json::object{{"agent", "running"}, {"system", system}})
               << '\n';

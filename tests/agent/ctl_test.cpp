@@ -82,3 +82,84 @@ TEST(Aiboxctl, PermissionDeniedSaysWhichGroup) {
 
 }  // namespace
 }  // namespace aibox::test
+
+namespace aibox::test {
+namespace {
+
+CommandResult ctl(const Agent& agent, std::vector<std::string> args,
+                  const std::string& input = "") {
+  std::vector<std::string> argv{AIBOX_CTL_BIN, "--root", agent.root().string()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return run(argv, input);
+}
+
+TEST(AiboxctlUsers, ManageAccountsFromTheCli) {
+  Agent agent;
+  auto info = ctl(agent, {"users", "bootstrap-info"});
+  EXPECT_EQ(info.exitCode, 0);
+  EXPECT_NE(info.out.find("initial-admin-password"), std::string::npos) << info.out;
+
+  auto add = ctl(agent, {"users", "add", "bob", "--role", "viewer"});
+  ASSERT_EQ(add.exitCode, 0) << add.err;
+  EXPECT_NE(add.out.find("one-time password: "), std::string::npos) << add.out;
+  auto withPassword = ctl(agent, {"users", "add", "carol", "--role", "auditor", "--password-stdin"},
+                          "a long enough secret\n");
+  ASSERT_EQ(withPassword.exitCode, 0) << withPassword.err;
+  EXPECT_EQ(withPassword.out.find("one-time password"), std::string::npos);
+
+  auto list = ctl(agent, {"users", "ls"});
+  EXPECT_EQ(list.exitCode, 0);
+  EXPECT_NE(list.out.find("NAME"), std::string::npos);
+  EXPECT_NE(list.out.find("bob"), std::string::npos);
+  EXPECT_NE(list.out.find("must change password"), std::string::npos);
+  auto json = ctl(agent, {"--json", "users", "ls"});
+  EXPECT_EQ(boost::json::parse(json.out).at("users").as_array().size(), 3u);
+
+  EXPECT_EQ(ctl(agent, {"users", "role", "bob", "operator"}).out, "bob is now operator\n");
+  auto badRole = ctl(agent, {"users", "role", "bob", "god"});
+  EXPECT_EQ(badRole.exitCode, 1);
+  EXPECT_NE(badRole.err.find("admin, operator, auditor or viewer"), std::string::npos)
+      << badRole.err;
+  EXPECT_EQ(
+      ctl(agent, {"users", "passwd", "bob", "--password-stdin"}, "another long secret\n").exitCode,
+      0);
+  auto weak = ctl(agent, {"users", "passwd", "bob", "--password-stdin"}, "short\n");
+  EXPECT_EQ(weak.exitCode, 1);
+  EXPECT_NE(weak.err.find("at least 12 characters"), std::string::npos);
+  EXPECT_EQ(ctl(agent, {"users", "disable", "bob"}).out, "bob disabled\n");
+  EXPECT_EQ(ctl(agent, {"users", "rm", "bob"}).exitCode, 0);
+  auto missing = ctl(agent, {"users", "rm", "bob"});
+  EXPECT_EQ(missing.exitCode, 1);
+  EXPECT_NE(missing.err.find("no user named 'bob'"), std::string::npos);
+  EXPECT_EQ(ctl(agent, {"users", "rm", "no such/user"}).exitCode, 1);
+  EXPECT_EQ(ctl(agent, {"users", "frob"}).exitCode, 2);
+  EXPECT_EQ(ctl(agent, {"users", "add", "x"}).exitCode, 2) << "needs --role";
+}
+
+TEST(AiboxctlUsers, SessionsListAndRevoke) {
+  Agent agent;
+  auto password = readFile(agent.root() / "var/lib/aibox/initial-admin-password");
+  password.pop_back();
+  auto login = viaTls(agent, {.method = "POST",
+                              .path = "/api/v1/auth/login",
+                              .body = R"({"username":"admin","password":")" + password + "\"}"});
+  ASSERT_EQ(login.status, 200);
+  auto id = std::string(boost::json::parse(login.body).at("session_id").as_string());
+  auto list = ctl(agent, {"sessions", "ls"});
+  EXPECT_EQ(list.exitCode, 0);
+  EXPECT_NE(list.out.find(id), std::string::npos) << list.out;
+  EXPECT_NE(list.out.find("127.0.0.1"), std::string::npos);
+  EXPECT_EQ(ctl(agent, {"sessions", "revoke", id}).exitCode, 0);
+  EXPECT_EQ(ctl(agent, {"sessions", "revoke", id}).exitCode, 1);
+  EXPECT_EQ(ctl(agent, {"--json", "sessions", "ls"}).out, "{\"sessions\":[]}\n");
+}
+
+TEST(AiboxctlUsers, BootstrapInfoWorksWithoutTheAgent) {
+  TempDir root;
+  auto info = run({AIBOX_CTL_BIN, "--root", root.path().string(), "users", "bootstrap-info"});
+  EXPECT_EQ(info.exitCode, 0);
+  EXPECT_NE(info.out.find("No one-time password is pending"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace aibox::test
