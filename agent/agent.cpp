@@ -95,7 +95,10 @@ int run(const Settings& settings) {
     security.sessions.onExpired([&database](std::vector<std::string> ids) {
       database->post([ids = std::move(ids)](db::Database& d) { security::deleteSessions(d, ids); });
     });
-    router.setAuthenticator(&security.sessions);
+    security.onTokenUsed = [&database](const std::string& id, security::Clock::time_point when) {
+      database->post([id, when](db::Database& d) { security::touchToken(d, id, when); });
+    };
+    router.setAuthenticator(&security);
     services = std::make_unique<api::Services>(api::Services{info, *database, metrics, security});
     api::addRoutes(router, *services);
   } catch (const std::exception& e) {

@@ -15,6 +15,7 @@ std::span<const db::Migration> migrations() {
                     " version TEXT NOT NULL,"
                     " build_id TEXT NOT NULL)"},
       db::Migration{2, "users and sessions", security::kSchema},
+      db::Migration{3, "API tokens", security::kTokenSchema},
   };
   return kMigrations;
 }

@@ -91,6 +91,14 @@ po::options_description settingsDescription(Settings& s) {
     ("security.password_min_length", po::value(&s.security.passwordMinLength)->default_value(s.security.passwordMinLength)
         ->notifier(inRange<std::size_t>("security.password_min_length", 8, 128)),
         "shortest password accepted")
+    ("security.admin_allow", po::value<std::string>()->default_value("")
+        ->notifier([&s](const std::string& v) {
+          if (auto problem = security::parseAllowList(v, s.security)) {
+            throw config::InvalidValue("security.admin_allow", *problem);
+          }
+        }),
+        "comma-separated networks (10.0.0.0/8, 2001:db8::/32) allowed on the HTTPS listener; "
+        "empty allows all")
     ("log.level", po::value<std::string>()->default_value("info")->notifier([&s](const std::string& v) {
         auto level = log::parseLevel(v);
         if (!level) {

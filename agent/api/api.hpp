@@ -38,6 +38,7 @@ void addMetricsRoutes(http::Router& router, Services& services);
 void addAuthRoutes(http::Router& router, Services& services);
 void addUserRoutes(http::Router& router, Services& services);
 void addSessionRoutes(http::Router& router, Services& services);
+void addTokenRoutes(http::Router& router, Services& services);
 
 // Handlers, named so tests can call them directly.
 http::Response handleHealthGet(const http::Call& call);

@@ -13,6 +13,7 @@ void addRoutes(http::Router& router, Services& services) {
   addAuthRoutes(router, services);
   addUserRoutes(router, services);
   addSessionRoutes(router, services);
+  addTokenRoutes(router, services);
 }
 
 std::string isoTime(std::chrono::system_clock::time_point t) {

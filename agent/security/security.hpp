@@ -2,6 +2,8 @@
 // Users' secrets and sessions: scrypt password hashes, session cookies with CSRF tokens, and
 // lock-outs after failed logins. See docs/security.md.
 
+#include <boost/asio/ip/network_v4.hpp>
+#include <boost/asio/ip/network_v6.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <chrono>
 #include <cstdint>
@@ -28,7 +30,15 @@ struct Policy {
   std::chrono::seconds lockoutMax{3600};
   int scryptLog2N = 17;  // N = 2^17, r = 8, p = 1: 128 MiB and ~0.4 s per hash (OWASP's minimum)
   std::size_t passwordMinLength = 12;
+  // Source networks allowed on the network listener; empty allows all. The unix socket is
+  // never restricted.
+  std::vector<boost::asio::ip::network_v4> allow4;
+  std::vector<boost::asio::ip::network_v6> allow6;
 };
+
+// Parses "10.0.0.0/8, 2001:db8::/32" into `policy`; the problem when malformed.
+std::optional<std::string> parseAllowList(std::string_view text, Policy& policy);
+bool allowedSource(const Policy& policy, std::string_view address);
 
 // --- secrets -------------------------------------------------------------------------------
 
@@ -92,12 +102,15 @@ inline constexpr std::string_view kSessionCookie = "aibox_session";
 
 // The live sessions, in memory for lookups on every request, written through to SQLite (by
 // the caller, on the database worker) so they survive an agent restart.
-class Sessions final : public http::Authenticator {
+class Sessions {
  public:
   explicit Sessions(const Policy& policy) : policy_(policy) {}
+  Sessions(const Sessions&) = delete;
+  Sessions& operator=(const Sessions&) = delete;
 
-  // Reads the session cookie; for mutating methods also checks X-CSRF-Token.
-  std::optional<http::Response> authenticate(http::Call& call) const override;
+  // Reads the session cookie into call.identity; for mutating methods also checks
+  // X-CSRF-Token and returns the refusal when it is missing or wrong.
+  std::optional<http::Response> authenticate(http::Call& call) const;
 
   // Starts a session; returns the cookie value (shown once, stored only hashed) and the session.
   std::pair<std::string, Session> create(std::int64_t userId, const std::string& user,
@@ -124,26 +137,77 @@ class Sessions final : public http::Authenticator {
   std::function<void(std::vector<std::string>)> onExpired_;
 };
 
-// Everything the auth, user and session routes share.
-struct Security {
-  explicit Security(Policy p) : policy(p), lockout(policy), sessions(policy) {}
+// --- API tokens ----------------------------------------------------------------------------
+
+struct ApiToken {
+  std::string id;  // public, 12 hex digits
+  std::string name;
+  std::string role;
+  std::string secretHash;
+  std::string createdBy;
+  Clock::time_point created;
+  std::optional<Clock::time_point> expires;
+  std::optional<Clock::time_point> lastUsed;
+};
+
+inline constexpr std::string_view kTokenPrefix = "aibox_";
+
+// Admin API tokens ("Authorization: Bearer aibox_<id>_<secret>"), in memory for lookups and
+// written through to SQLite by the caller.
+class Tokens {
+ public:
+  Tokens() = default;
+  Tokens(const Tokens&) = delete;
+  Tokens& operator=(const Tokens&) = delete;
+
+  // The token a bearer value stands for, when it is valid and not expired; notes its use.
+  std::optional<ApiToken> check(std::string_view bearer, Clock::time_point now);
+  // Returns the full token (shown once) and its record.
+  std::pair<std::string, ApiToken> create(const std::string& name, const std::string& role,
+                                          const std::string& createdBy,
+                                          std::optional<Clock::time_point> expires);
+  void restore(ApiToken token);
+  std::vector<ApiToken> list() const;
+  bool revoke(const std::string& id);
+
+ private:
+  mutable std::mutex mutex_;
+  std::map<std::string, ApiToken, std::less<>> byId_;
+};
+
+// Everything the auth, user, session and token routes share; the router's authenticator.
+class Security final : public http::Authenticator {
+ public:
+  explicit Security(Policy p) : policy(std::move(p)), lockout(policy), sessions(policy) {}
+
+  // Source allow-list, then a bearer token, then the session cookie.
+  std::optional<http::Response> authenticate(http::Call& call) const override;
+
   Policy policy;
   Lockout lockout;
   Sessions sessions;
+  mutable Tokens tokens;
   std::string dummyHash;  // verified against for unknown users, so they take as long
   std::filesystem::path initialPasswordFile;
   boost::asio::thread_pool hashing{1};  // scrypt is CPU and memory heavy: never on the loop
+  // Called (from any thread) with a token id whose last use should be stored.
+  std::function<void(const std::string&, Clock::time_point)> onTokenUsed;
 };
 
-// SQL of the users and sessions tables (a migration of the agent).
+// SQL of the users and sessions tables, and of the API tokens (migrations of the agent).
 extern const char* const kSchema;
+extern const char* const kTokenSchema;
 
 // At start: creates user "admin" with a random one-time password written to
-// `security.initialPasswordFile` (0600) when there are no users, and loads live sessions.
+// `security.initialPasswordFile` (0600) when there are no users, and loads live sessions and
+// tokens.
 void prepare(db::Database& db, Security& security);
 
-// Database writes that mirror the session table.
+// Database writes that mirror the session and token tables.
 void storeSession(db::Database& db, const Session& session);
 void deleteSessions(db::Database& db, const std::vector<std::string>& ids);
+void storeToken(db::Database& db, const ApiToken& token);
+void deleteToken(db::Database& db, const std::string& id);
+void touchToken(db::Database& db, const std::string& id, Clock::time_point when);
 
 }  // namespace aibox::agent::security

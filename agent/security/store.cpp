@@ -24,10 +24,25 @@ const char* const kSchema =
     " source TEXT NOT NULL,"
     " created_at INTEGER NOT NULL)";
 
+const char* const kTokenSchema =
+    "CREATE TABLE api_tokens ("
+    " id TEXT PRIMARY KEY,"
+    " name TEXT NOT NULL,"
+    " role TEXT NOT NULL CHECK (role IN ('admin', 'operator', 'auditor', 'viewer')),"
+    " secret_hash TEXT NOT NULL,"
+    " created_by TEXT NOT NULL,"
+    " created_at INTEGER NOT NULL,"
+    " expires_at INTEGER,"
+    " last_used_at INTEGER)";
+
 namespace {
 
 std::int64_t unixSeconds(Clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
+}
+
+Clock::time_point fromUnix(std::int64_t seconds) {
+  return Clock::time_point(std::chrono::seconds(seconds));
 }
 
 void bootstrapAdmin(db::Database& db, Security& security) {
@@ -69,19 +84,71 @@ void loadSessions(db::Database& db, Security& security) {
     s.mustChangePassword = stmt.integer(5) != 0;
     s.csrfToken = stmt.text(6);
     s.source = stmt.text(7);
-    s.created = Clock::time_point(std::chrono::seconds(stmt.integer(8)));
+    s.created = fromUnix(stmt.integer(8));
     s.lastSeen = now;  // idle time is not persisted: a restart counts as activity
     security.sessions.restore(std::move(s));
   }
 }
 
+void loadTokens(db::Database& db, Security& security) {
+  auto stmt = db.prepare(
+      "SELECT id, name, role, secret_hash, created_by, created_at, expires_at, last_used_at "
+      "FROM api_tokens");
+  while (stmt.step()) {
+    ApiToken t;
+    t.id = stmt.text(0);
+    t.name = stmt.text(1);
+    t.role = stmt.text(2);
+    t.secretHash = stmt.text(3);
+    t.createdBy = stmt.text(4);
+    t.created = fromUnix(stmt.integer(5));
+    if (!stmt.isNull(6)) {
+      t.expires = fromUnix(stmt.integer(6));
+    }
+    if (!stmt.isNull(7)) {
+      t.lastUsed = fromUnix(stmt.integer(7));
+    }
+    security.tokens.restore(std::move(t));
+  }
+}
+
 }  // namespace
+
+void storeToken(db::Database& db, const ApiToken& token) {
+  auto stmt = db.prepare(
+      "INSERT INTO api_tokens(id, name, role, secret_hash, created_by, created_at, expires_at) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?)");
+  stmt.bind(1, token.id)
+      .bind(2, token.name)
+      .bind(3, token.role)
+      .bind(4, token.secretHash)
+      .bind(5, token.createdBy)
+      .bind(6, unixSeconds(token.created));
+  if (token.expires) {
+    stmt.bind(7, unixSeconds(*token.expires));
+  } else {
+    stmt.bind(7, nullptr);
+  }
+  stmt.step();
+}
+
+void deleteToken(db::Database& db, const std::string& id) {
+  db.prepare("DELETE FROM api_tokens WHERE id = ?").bind(1, id).step();
+}
+
+void touchToken(db::Database& db, const std::string& id, Clock::time_point when) {
+  db.prepare("UPDATE api_tokens SET last_used_at = ? WHERE id = ?")
+      .bind(1, unixSeconds(when))
+      .bind(2, id)
+      .step();
+}
 
 void prepare(db::Database& db, Security& security) {
   security.dummyHash = hashPassword(randomToken(16), security.policy.scryptLog2N);
   db.transaction([&security](db::Database& tx) {
     bootstrapAdmin(tx, security);
     loadSessions(tx, security);
+    loadTokens(tx, security);
   });
 }
 

@@ -35,14 +35,14 @@ inline constexpr std::string_view kPublic = "public";
 inline constexpr std::string_view kAuthenticated = "authenticated";
 
 // Who is calling: a unix-socket peer (root, the agent's own user or a member of group
-// aibox-admin is an admin), a logged-in user (session cookie), or anonymous.
+// aibox-admin is an admin), a logged-in user (session cookie), an API token, or anonymous.
 struct Identity {
-  enum class Kind { anonymous, local, session };
+  enum class Kind { anonymous, local, session, token };
   Kind kind = Kind::anonymous;
   std::string name;  // for logs and audit: "anonymous", "uid:1000", "user:alice"
   std::optional<uid_t> uid;
   bool admin = false;  // a local admin peer
-  std::string role;    // a user's role (roles.hpp)
+  std::string role;    // a user's or token's role (roles.hpp)
   std::int64_t userId = 0;
   std::string sessionId;
   bool mustChangePassword = false;

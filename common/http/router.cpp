@@ -79,7 +79,7 @@ bool Identity::allows(std::string_view permission) const {
   if (permission == kAuthenticated || admin) {
     return true;
   }
-  return kind == Kind::session && roleAllows(role, permission);
+  return (kind == Kind::session || kind == Kind::token) && roleAllows(role, permission);
 }
 
 Identity localPeer(uid_t uid, gid_t gid) {

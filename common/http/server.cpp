@@ -303,6 +303,9 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     res.keep_alive(keep);
     res.set(bhttp::field::server, "aibox");
     res.set("X-Content-Type-Options", "nosniff");
+    if constexpr (kTls) {
+      res.set(bhttp::field::strict_transport_security, "max-age=31536000");
+    }
     res.prepare_payload();
     auto message = std::make_shared<Response>(std::move(res));
     lowest().expires_after(shared_->options.bodyTimeout);

@@ -40,6 +40,7 @@ TEST_F(AgentTest, HealthzIsOpenOverTls) {
   EXPECT_EQ(parse(reply.body).at("status").as_string(), "ok");
   EXPECT_EQ(reply.headers["content-type"], "application/json");
   EXPECT_EQ(reply.headers["x-content-type-options"], "nosniff");
+  EXPECT_EQ(reply.headers["strict-transport-security"], "max-age=31536000");
 }
 
 TEST_F(AgentTest, SystemNeedsAnAdminPeer) {

@@ -213,6 +213,75 @@ TEST(Users, AdminManagesUsersAndTheirSessions) {
   EXPECT_EQ(viaSocket(agent, {.method = "DELETE", .path = "/api/v1/users/olga"}).status, 404);
 }
 
+TEST(Tokens, BearerTokensAreRoleScopedRevocableAndExpire) {
+  TempDir root;
+  std::string token;
+  std::string id;
+  {
+    Agent agent(root.path(), {});
+    auto created = viaSocket(agent, {.method = "POST",
+                                     .path = "/api/v1/tokens",
+                                     .body = R"({"name":"grafana","role":"viewer"})"});
+    ASSERT_EQ(created.status, 201) << created.body;
+    token = std::string(parse(created.body).at("token").as_string());
+    id = std::string(parse(created.body).at("id").as_string());
+    EXPECT_EQ(token.rfind("aibox_" + id + "_", 0), 0u);
+    auto bearer = [&agent, &token](std::string method, std::string path) {
+      return viaTls(agent, {.method = std::move(method),
+                            .path = std::move(path),
+                            .body = "{}",
+                            .headers = {"Authorization: Bearer " + token}});
+    };
+    EXPECT_EQ(bearer("GET", "/api/v1/system").status, 200);
+    auto denied = bearer("POST", "/api/v1/users");
+    EXPECT_EQ(denied.status, 403) << "a viewer token cannot manage users";
+    EXPECT_EQ(code(denied), "forbidden");
+    auto forged = viaTls(agent, {.path = "/api/v1/system",
+                                 .headers = {"Authorization: Bearer aibox_" + id + "_forged"}});
+    EXPECT_EQ(forged.status, 401);
+    EXPECT_EQ(code(forged), "invalid_token");
+    EXPECT_EQ(
+        viaTls(agent, {.path = "/api/v1/system", .headers = {"Authorization: Basic eDp5"}}).status,
+        401);
+    auto list = parse(viaSocket(agent, {.path = "/api/v1/tokens"}).body).at("tokens").as_array();
+    ASSERT_EQ(list.size(), 1u);
+    EXPECT_FALSE(list[0].at("last_used_at").is_null());
+    EXPECT_EQ(list[0].as_object().count("token"), 0u) << "the secret is never shown again";
+  }
+  {
+    Agent agent(root.path(), {});
+    EXPECT_EQ(
+        viaTls(agent, {.path = "/api/v1/system", .headers = {"Authorization: Bearer " + token}})
+            .status,
+        200)
+        << "kept across a restart";
+  }
+  auto db = (root.path() / "var/lib/aibox/aibox.db").string();
+  ASSERT_EQ(run({"sqlite3", db, "UPDATE api_tokens SET expires_at = 1"}).exitCode, 0);
+  Agent agent(root.path(), {});
+  EXPECT_EQ(viaTls(agent, {.path = "/api/v1/system", .headers = {"Authorization: Bearer " + token}})
+                .status,
+            401)
+      << "expired";
+  EXPECT_EQ(viaSocket(agent, {.method = "DELETE", .path = "/api/v1/tokens/" + id}).status, 200);
+  EXPECT_EQ(viaSocket(agent, {.method = "DELETE", .path = "/api/v1/tokens/" + id}).status, 404);
+}
+
+TEST(AllowList, OtherNetworksGet403AndTheSocketIsNeverRestricted) {
+  Agent closed(AgentOptions{{"--security.admin_allow=10.0.0.0/8, 2001:db8::/32"}});
+  auto refused = viaTls(closed, {.path = "/api/v1/auth/session"});
+  EXPECT_EQ(refused.status, 403);
+  EXPECT_EQ(code(refused), "source_not_allowed");
+  EXPECT_EQ(viaSocket(closed, {.path = "/api/v1/system"}).status, 200);
+  Agent open(AgentOptions{{"--security.admin_allow=127.0.0.0/8"}});
+  EXPECT_EQ(viaTls(open, {.path = "/api/v1/auth/session"}).status, 401) << "allowed, not logged in";
+  TempDir root;
+  auto refusedStart =
+      run({AIBOX_AGENT_BIN, "--root", root.path().string(), "--security.admin_allow=10.0.0/33"});
+  EXPECT_EQ(refusedStart.exitCode, 2);
+  EXPECT_NE(refusedStart.err.find("security.admin_allow"), std::string::npos) << refusedStart.err;
+}
+
 // Every route of the agent's route table, for every role, unauthenticated, and with a bad CSRF
 // token: a new route is covered here without editing this test.
 struct RouteSpec {

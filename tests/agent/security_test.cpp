@@ -65,6 +65,39 @@ TEST(Roles, OneTableMapsRolesToPermissions) {
   EXPECT_FALSE(http::isRole("root"));
 }
 
+TEST(AllowList, NetworksOfBothFamilies) {
+  Policy policy;
+  EXPECT_TRUE(allowedSource(policy, "203.0.113.5")) << "empty allows all";
+  EXPECT_FALSE(parseAllowList("10.0.0.0/8, 192.168.1.7, 2001:db8::/32", policy));
+  EXPECT_TRUE(allowedSource(policy, "10.200.3.4"));
+  EXPECT_TRUE(allowedSource(policy, "192.168.1.7"));
+  EXPECT_FALSE(allowedSource(policy, "192.168.1.8"));
+  EXPECT_TRUE(allowedSource(policy, "::ffff:10.1.1.1"));
+  EXPECT_TRUE(allowedSource(policy, "2001:db8:1::1"));
+  EXPECT_FALSE(allowedSource(policy, "2001:db9::1"));
+  EXPECT_FALSE(allowedSource(policy, "local"));
+  EXPECT_TRUE(parseAllowList("10.0.0.0/40", policy));
+  EXPECT_TRUE(parseAllowList("example.com", policy));
+}
+
+TEST(Tokens, OnlyTheWholeTokenChecksOut) {
+  Tokens tokens;
+  auto [secret, token] = tokens.create("ci", "operator", "uid:0", std::nullopt);
+  auto now = Clock::now();
+  auto found = tokens.check(secret, now);
+  ASSERT_TRUE(found);
+  EXPECT_EQ(found->role, "operator");
+  EXPECT_FALSE(found->lastUsed) << "returns the state before this use";
+  EXPECT_TRUE(tokens.check(secret, now)->lastUsed);
+  EXPECT_FALSE(tokens.check(secret + "x", now));
+  EXPECT_FALSE(tokens.check("aibox_" + token.id + "_", now));
+  EXPECT_FALSE(tokens.check("garbage", now));
+  auto [s2, t2] = tokens.create("old", "viewer", "uid:0", now - 1s);
+  EXPECT_FALSE(tokens.check(s2, now)) << "expired";
+  EXPECT_TRUE(tokens.revoke(token.id));
+  EXPECT_FALSE(tokens.check(secret, now));
+}
+
 TEST(Lockout, DoublesFromTheThresholdUpToTheCap) {
   Policy policy;
   policy.lockoutBase = 60s;
