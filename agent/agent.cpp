@@ -3,11 +3,13 @@
 #include <sys/stat.h>
 
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <fstream>
 #include <thread>
 #include <vector>
 
 #include "agent/api/api.hpp"
+#include "agent/audit/audit.hpp"
 #include "agent/migrations.hpp"
 #include "agent/security/security.hpp"
 #include "agent/systemd.hpp"
@@ -71,6 +73,7 @@ int run(const Settings& settings) {
   security::Security security(settings.security);
   std::unique_ptr<db::Worker> database;
   std::unique_ptr<api::Services> services;
+  std::unique_ptr<audit::Log> auditLog;
   std::unique_ptr<http::Server> server;
   std::string listening;
   try {
@@ -99,6 +102,8 @@ int run(const Settings& settings) {
       database->post([id, when](db::Database& d) { security::touchToken(d, id, when); });
     };
     router.setAuthenticator(&security);
+    auditLog = std::make_unique<audit::Log>(*database);
+    router.setAuditor(auditLog.get());
     services = std::make_unique<api::Services>(api::Services{info, *database, metrics, security});
     api::addRoutes(router, *services);
   } catch (const std::exception& e) {
@@ -124,6 +129,21 @@ int run(const Settings& settings) {
                                     {"root", settings.paths.root().string()},
                                     {"status", listening}});
   });
+
+  boost::asio::steady_timer archiveTimer(io);
+  std::function<void()> archiveAudit = [&archiveTimer, &archiveAudit, &database, &settings] {
+    auto dir = settings.paths.stateDir() / "audit";
+    auto cutoff = audit::timeString(std::chrono::system_clock::now() -
+                                    std::chrono::hours(24) * settings.auditRetentionDays);
+    database->post([dir, cutoff](db::Database& db) { audit::archive(db, dir, cutoff); });
+    archiveTimer.expires_after(std::chrono::hours(24));
+    archiveTimer.async_wait([&archiveAudit](const boost::system::error_code& ec) {
+      if (!ec) {
+        archiveAudit();
+      }
+    });
+  };
+  boost::asio::post(io, archiveAudit);
 
   std::vector<std::jthread> extra;
   for (int i = 1; i < settings.threads; ++i) {

@@ -2,6 +2,7 @@
 
 #include <array>
 
+#include "agent/audit/audit.hpp"
 #include "agent/security/security.hpp"
 
 namespace aibox::agent {
@@ -16,6 +17,7 @@ std::span<const db::Migration> migrations() {
                     " build_id TEXT NOT NULL)"},
       db::Migration{2, "users and sessions", security::kSchema},
       db::Migration{3, "API tokens", security::kTokenSchema},
+      db::Migration{4, "audit log", audit::kSchema},
   };
   return kMigrations;
 }

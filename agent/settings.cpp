@@ -99,6 +99,9 @@ po::options_description settingsDescription(Settings& s) {
         }),
         "comma-separated networks (10.0.0.0/8, 2001:db8::/32) allowed on the HTTPS listener; "
         "empty allows all")
+    ("audit.retention_days", po::value(&s.auditRetentionDays)->default_value(s.auditRetentionDays)
+        ->notifier(inRange("audit.retention_days", 0, 3650)),
+        "audit rows older than this move to compressed monthly archives in /var/lib/aibox/audit")
     ("log.level", po::value<std::string>()->default_value("info")->notifier([&s](const std::string& v) {
         auto level = log::parseLevel(v);
         if (!level) {

@@ -23,6 +23,7 @@ struct Settings {
   std::filesystem::path tlsKey;
   log::Level logLevel = log::Level::info;
   security::Policy security;
+  int auditRetentionDays = 90;
 };
 
 // Reads the command line and the config file. Returns nullopt after printing --help or

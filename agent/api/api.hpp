@@ -39,6 +39,7 @@ void addAuthRoutes(http::Router& router, Services& services);
 void addUserRoutes(http::Router& router, Services& services);
 void addSessionRoutes(http::Router& router, Services& services);
 void addTokenRoutes(http::Router& router, Services& services);
+void addAuditRoutes(http::Router& router, Services& services);
 
 // Handlers, named so tests can call them directly.
 http::Response handleHealthGet(const http::Call& call);

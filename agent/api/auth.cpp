@@ -69,6 +69,7 @@ void handleLogin(const std::shared_ptr<const http::Call>& call, const http::Repl
     return;
   }
   std::string name = lower(*user);
+  call->auditDetails["user"] = name;
   auto& security = services.security;
   if (auto wait = security.lockout.blocked(name, call->address, Clock::now())) {
     reply(lockedOut(*wait));

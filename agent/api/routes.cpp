@@ -14,6 +14,7 @@ void addRoutes(http::Router& router, Services& services) {
   addUserRoutes(router, services);
   addSessionRoutes(router, services);
   addTokenRoutes(router, services);
+  addAuditRoutes(router, services);
 }
 
 std::string isoTime(std::chrono::system_clock::time_point t) {

@@ -1,12 +1,16 @@
 #pragma once
 // aiboxctl's pieces: the client of the agent's unix socket, output helpers and commands.
 
+#include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 #include <filesystem>
+#include <iostream>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "common/json/json.hpp"
 
 namespace aibox::ctl {
 
@@ -53,14 +57,48 @@ int agentDown(const Options& options, const std::string& problem);
 std::optional<boost::json::value> callAgent(const Options& options, const std::string& method,
                                             const std::string& path, const std::string& body,
                                             int& exitCode);
+// Percent-encodes a path segment or query value.
+std::string urlEncode(const std::string& text);
+// A field of an object as text ("-" when missing or null).
+std::string field(const boost::json::object& o, std::string_view key);
+// Prints rows as aligned columns; the first row is the header.
+void printRows(const std::vector<std::vector<std::string>>& rows);
 // Prints the JSON answer as is (for --json).
 void printJson(const boost::json::value& value);
 // A password from stdin: one line when `fromStdin` or stdin is not a terminal, else asked
 // twice without echo. nullopt (with a message) when none could be read.
 std::optional<std::string> readPassword(bool fromStdin);
 
+// Runs one request; prints the JSON answer with --json, else `human(answer)`.
+template <class Human>
+int run(const Options& options, const std::string& method, const std::string& path,
+        const boost::json::object& body, Human human) {
+  int code = kOk;
+  auto answer = callAgent(options, method, path, body.empty() ? "" : json::serialize(body), code);
+  if (!answer) {
+    return code;
+  }
+  if (options.json) {
+    printJson(*answer);
+  } else {
+    human(answer->as_object());
+  }
+  return kOk;
+}
+
+inline int usage(const char* text, const std::string& problem = "") {
+  if (!problem.empty()) {
+    std::cerr << "aiboxctl: " << problem << "\n\n" << text;
+    return kUsage;
+  }
+  std::cout << text;
+  return kOk;
+}
+
 int statusCommand(const Options& options, const std::vector<std::string>& args);
 int usersCommand(const Options& options, const std::vector<std::string>& args);
 int sessionsCommand(const Options& options, const std::vector<std::string>& args);
+int tokensCommand(const Options& options, const std::vector<std::string>& args);
+int auditCommand(const Options& options, const std::vector<std::string>& args);
 
 }  // namespace aibox::ctl

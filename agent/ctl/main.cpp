@@ -17,6 +17,8 @@ constexpr const char* kCommands =
     "  status     whether the agent runs; version, uptime, identity\n"
     "  users      user accounts: ls, add, rm, passwd, role, enable, disable, bootstrap-info\n"
     "  sessions   login sessions: ls, revoke\n"
+    "  tokens     admin API tokens: ls, add, revoke\n"
+    "  audit      the audit log: ls, verify, export\n"
     "\n"
     "Run 'aiboxctl COMMAND --help' for a command's options.\n"
     "Exit codes: 0 ok, 1 failed, 2 usage error, 3 agent unreachable.\n";
@@ -94,6 +96,12 @@ int main(int argc, char** argv) {
     }
     if (command == "sessions") {
       return aibox::ctl::sessionsCommand(options, rest);
+    }
+    if (command == "tokens") {
+      return aibox::ctl::tokensCommand(options, rest);
+    }
+    if (command == "audit") {
+      return aibox::ctl::auditCommand(options, rest);
     }
     std::cerr << "aiboxctl: unknown command '" << command << "'\n\n" << kCommands;
     return aibox::ctl::kUsage;

@@ -1,3 +1,4 @@
+#include <curl/curl.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -50,6 +51,40 @@ std::string errorMessage(const HttpResult& result) {
     }
   }
   return "HTTP " + std::to_string(result.status) + ": " + result.body;
+}
+
+std::string urlEncode(const std::string& text) {
+  char* escaped = curl_easy_escape(nullptr, text.c_str(), static_cast<int>(text.size()));
+  std::string out = escaped != nullptr ? escaped : "";
+  curl_free(escaped);
+  return out;
+}
+
+std::string field(const boost::json::object& o, std::string_view key) {
+  const auto* v = o.if_contains(key);
+  if (v == nullptr || v->is_null()) {
+    return "-";
+  }
+  return v->is_string() ? std::string(v->as_string()) : json::serialize(*v);
+}
+
+void printRows(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<std::size_t> widths;
+  for (const auto& row : rows) {
+    widths.resize(std::max(widths.size(), row.size()));
+    for (std::size_t i = 0; i < row.size(); ++i) {
+      widths[i] = std::max(widths[i], row[i].size());
+    }
+  }
+  for (const auto& row : rows) {
+    for (std::size_t i = 0; i < row.size(); ++i) {
+      std::cout << row[i];
+      if (i + 1 < row.size()) {
+        std::cout << std::string(widths[i] - row[i].size() + 2, ' ');
+      }
+    }
+    std::cout << '\n';
+  }
 }
 
 void printJson(const boost::json::value& value) {

@@ -1,6 +1,4 @@
 // aiboxctl users ... and aiboxctl sessions ...: accounts and login sessions (docs/cli.md).
-#include <curl/curl.h>
-
 #include <boost/json/object.hpp>
 #include <iostream>
 
@@ -28,67 +26,6 @@ constexpr const char* kSessionsUsage =
     "Usage: aiboxctl sessions COMMAND\n\n"
     "  ls            list the live login sessions\n"
     "  revoke ID     end a session\n";
-
-// A user name or session id as one URL path segment.
-std::string segment(const std::string& text) {
-  char* escaped = curl_easy_escape(nullptr, text.c_str(), static_cast<int>(text.size()));
-  std::string out = escaped != nullptr ? escaped : "";
-  curl_free(escaped);
-  return out;
-}
-
-std::string field(const boost::json::object& o, std::string_view key) {
-  const auto* v = o.if_contains(key);
-  if (v == nullptr || v->is_null()) {
-    return "-";
-  }
-  return v->is_string() ? std::string(v->as_string()) : json::serialize(*v);
-}
-
-void printRows(const std::vector<std::vector<std::string>>& rows) {
-  std::vector<std::size_t> widths;
-  for (const auto& row : rows) {
-    widths.resize(std::max(widths.size(), row.size()));
-    for (std::size_t i = 0; i < row.size(); ++i) {
-      widths[i] = std::max(widths[i], row[i].size());
-    }
-  }
-  for (const auto& row : rows) {
-    for (std::size_t i = 0; i < row.size(); ++i) {
-      std::cout << row[i];
-      if (i + 1 < row.size()) {
-        std::cout << std::string(widths[i] - row[i].size() + 2, ' ');
-      }
-    }
-    std::cout << '\n';
-  }
-}
-
-// Runs one request; prints the JSON answer with --json, else `human(answer)`.
-template <class Human>
-int run(const Options& options, const std::string& method, const std::string& path,
-        const boost::json::object& body, Human human) {
-  int code = kOk;
-  auto answer = callAgent(options, method, path, body.empty() ? "" : json::serialize(body), code);
-  if (!answer) {
-    return code;
-  }
-  if (options.json) {
-    printJson(*answer);
-  } else {
-    human(answer->as_object());
-  }
-  return kOk;
-}
-
-int usage(const char* text, const std::string& problem = "") {
-  if (!problem.empty()) {
-    std::cerr << "aiboxctl: " << problem << "\n\n" << text;
-    return kUsage;
-  }
-  std::cout << text;
-  return kOk;
-}
 
 int bootstrapInfo(const Options& options) {
   auto file = options.root / "var/lib/aibox/initial-admin-password";
@@ -162,7 +99,7 @@ int usersCommand(const Options& options, const std::vector<std::string>& args) {
   }
   if (command == "rm" && expect(1)) {
     return run(
-        options, "DELETE", "/api/v1/users/" + segment(rest[0]), {},
+        options, "DELETE", "/api/v1/users/" + urlEncode(rest[0]), {},
         [&rest](const boost::json::object&) { std::cout << "deleted user " << rest[0] << '\n'; });
   }
   if (command == "passwd" && expect(1)) {
@@ -170,21 +107,21 @@ int usersCommand(const Options& options, const std::vector<std::string>& args) {
     if (!password) {
       return kUsage;
     }
-    return run(options, "PATCH", "/api/v1/users/" + segment(rest[0]), {{"password", *password}},
+    return run(options, "PATCH", "/api/v1/users/" + urlEncode(rest[0]), {{"password", *password}},
                [&rest](const boost::json::object&) {
                  std::cout << "password of " << rest[0]
                            << " set; they must change it at the next login\n";
                });
   }
   if (command == "role" && expect(2)) {
-    return run(options, "PATCH", "/api/v1/users/" + segment(rest[0]), {{"role", rest[1]}},
+    return run(options, "PATCH", "/api/v1/users/" + urlEncode(rest[0]), {{"role", rest[1]}},
                [](const boost::json::object& user) {
                  std::cout << field(user, "name") << " is now " << field(user, "role") << '\n';
                });
   }
   if ((command == "disable" || command == "enable") && expect(1)) {
     bool disable = command == "disable";
-    return run(options, "PATCH", "/api/v1/users/" + segment(rest[0]), {{"disabled", disable}},
+    return run(options, "PATCH", "/api/v1/users/" + urlEncode(rest[0]), {{"disabled", disable}},
                [disable](const boost::json::object& user) {
                  std::cout << field(user, "name") << (disable ? " disabled" : " enabled") << '\n';
                });
@@ -214,10 +151,77 @@ int sessionsCommand(const Options& options, const std::vector<std::string>& args
   }
   if (args[0] == "revoke" && args.size() == 2) {
     return run(
-        options, "DELETE", "/api/v1/sessions/" + segment(args[1]), {},
+        options, "DELETE", "/api/v1/sessions/" + urlEncode(args[1]), {},
         [&args](const boost::json::object&) { std::cout << "session " << args[1] << " ended\n"; });
   }
   return usage(kSessionsUsage, "bad arguments for 'sessions " + args[0] + "'");
+}
+
+}  // namespace aibox::ctl
+
+namespace aibox::ctl {
+namespace {
+
+constexpr const char* kTokensUsage =
+    "Usage: aiboxctl tokens COMMAND\n\n"
+    "  ls                                        list the admin API tokens\n"
+    "  add NAME --role ROLE [--expires-in-days N]\n"
+    "                                            make a token for automation; it is shown once\n"
+    "  revoke ID                                 revoke a token\n";
+
+}  // namespace
+
+int tokensCommand(const Options& options, const std::vector<std::string>& args) {
+  if (args.empty() || args[0] == "--help" || args[0] == "-h") {
+    return usage(kTokensUsage, args.empty() ? "tokens needs a command" : "");
+  }
+  const std::string& command = args[0];
+  if (command == "ls" && args.size() == 1) {
+    return run(options, "GET", "/api/v1/tokens", {}, [](const boost::json::object& answer) {
+      std::vector<std::vector<std::string>> rows{
+          {"ID", "NAME", "ROLE", "CREATED BY", "EXPIRES", "LAST USED"}};
+      for (const auto& t : answer.at("tokens").as_array()) {
+        const auto& token = t.as_object();
+        rows.push_back({field(token, "id"), field(token, "name"), field(token, "role"),
+                        field(token, "created_by"), field(token, "expires_at"),
+                        field(token, "last_used_at")});
+      }
+      printRows(rows);
+    });
+  }
+  if (command == "add" && args.size() >= 2) {
+    boost::json::object body{{"name", args[1]}};
+    for (std::size_t i = 2; i < args.size(); i += 2) {
+      if (i + 1 >= args.size()) {
+        return usage(kTokensUsage, args[i] + " needs a value");
+      }
+      if (args[i] == "--role") {
+        body["role"] = args[i + 1];
+      } else if (args[i] == "--expires-in-days") {
+        try {
+          body["expires_in_days"] = std::stoll(args[i + 1]);
+        } catch (const std::exception&) {
+          return usage(kTokensUsage, "--expires-in-days needs a number");
+        }
+      } else {
+        return usage(kTokensUsage, "unknown option " + args[i]);
+      }
+    }
+    if (!body.contains("role")) {
+      return usage(kTokensUsage, "tokens add needs --role");
+    }
+    return run(options, "POST", "/api/v1/tokens", body, [](const boost::json::object& token) {
+      std::cout << "token " << field(token, "id") << " (" << field(token, "role") << "):\n"
+                << field(token, "token")
+                << "\n(shown this once; send it as 'Authorization: Bearer <token>')\n";
+    });
+  }
+  if (command == "revoke" && args.size() == 2) {
+    return run(
+        options, "DELETE", "/api/v1/tokens/" + urlEncode(args[1]), {},
+        [&args](const boost::json::object&) { std::cout << "token " << args[1] << " revoked\n"; });
+  }
+  return usage(kTokensUsage, "bad arguments for 'tokens " + command + "'");
 }
 
 }  // namespace aibox::ctl

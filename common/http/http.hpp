@@ -9,6 +9,7 @@
 #include <boost/beast/http/status.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/verb.hpp>
+#include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 #include <cstdint>
 #include <functional>
@@ -60,6 +61,9 @@ struct Call {
   std::string address;     // peer IP address ("local" for the unix socket), for lock-outs
   std::string_view route;  // the matched pattern ("/api/v1/models/{id}"), or "unmatched"
   std::vector<std::pair<std::string, std::string>> params;
+  // What a handler adds to the audit record of this call (never a secret), e.g. the user name
+  // of a login attempt.
+  mutable boost::json::object auditDetails;
 
   // A path parameter by name; the router guarantees the declared ones exist.
   std::string_view param(std::string_view name) const;
@@ -88,10 +92,22 @@ class Authenticator {
   virtual std::optional<Response> authenticate(Call& call) const = 0;
 };
 
+// Receives every mutating call (POST, PUT, PATCH, DELETE) that matched a route, with its
+// response, whether the route answered or the router refused it.
+class Auditor {
+ public:
+  Auditor() = default;
+  Auditor(const Auditor&) = delete;
+  Auditor& operator=(const Auditor&) = delete;
+  virtual ~Auditor() = default;
+  virtual void record(const Call& call, const Response& response) const = 0;
+};
+
 // Method + literal path with {param} segments; each route names the permission it needs.
 class Router {
  public:
   void setAuthenticator(const Authenticator* authenticator) { authenticator_ = authenticator; }
+  void setAuditor(const Auditor* auditor) { auditor_ = auditor; }
 
   void add(Verb verb, std::string_view pattern, std::string_view permission, Handler handler);
   void addAsync(Verb verb, std::string_view pattern, std::string_view permission,
@@ -120,6 +136,7 @@ class Router {
  private:
   std::vector<Route> routes_;
   const Authenticator* authenticator_ = nullptr;
+  const Auditor* auditor_ = nullptr;
 };
 
 }  // namespace aibox::http

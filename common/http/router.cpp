@@ -188,8 +188,17 @@ Router::Match Router::match(Verb verb, std::string_view target) const {
   return result;
 }
 
-void Router::dispatch(const std::shared_ptr<Call>& call, const Reply& reply) const {
+void Router::dispatch(const std::shared_ptr<Call>& call, const Reply& plainReply) const {
   auto found = match(call->request.method(), call->request.target());
+  Reply reply = plainReply;
+  Verb verb = call->request.method();
+  if (found.route != nullptr && auditor_ != nullptr && verb != Verb::get && verb != Verb::head &&
+      verb != Verb::options) {
+    reply = [auditor = auditor_, call, plainReply](Response res) {
+      auditor->record(*call, res);
+      plainReply(std::move(res));
+    };
+  }
   if (found.route == nullptr) {
     call->route = "unmatched";
     if (found.allowed.empty()) {
@@ -198,9 +207,9 @@ void Router::dispatch(const std::shared_ptr<Call>& call, const Reply& reply) con
       return;
     }
     std::string allow;
-    for (auto verb : found.allowed) {
+    for (auto allowed : found.allowed) {
       allow += allow.empty() ? "" : ", ";
-      allow += boost::beast::http::to_string(verb);
+      allow += boost::beast::http::to_string(allowed);
     }
     auto res = error(
         Status::method_not_allowed, "method_not_allowed",

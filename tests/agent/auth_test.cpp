@@ -381,3 +381,86 @@ TEST(Rbac, MatrixOfEveryRouteAndRole) {
 
 }  // namespace
 }  // namespace aibox::test
+
+namespace aibox::test {
+namespace {
+
+TEST(Audit, TheRouterAuditsMutationsLoginsAndRefusals) {
+  TempDir root;
+  {
+    Agent agent(root.path(), {});
+    login(agent, "admin", "not the password");
+    auto session = firstLogin(agent, "admin", initialPassword(agent), "the first long passphrase");
+    viaSocket(
+        agent,
+        {.method = "POST", .path = "/api/v1/users", .body = R"({"name":"dora","role":"viewer"})"});
+    viaTls(agent, {.method = "DELETE", .path = "/api/v1/users/dora"});  // anonymous: refused
+    as(agent, session, "POST", "/api/v1/auth/logout");
+    viaSocket(agent, {.path = "/api/v1/system"});  // a read: not audited
+
+    auto page = viaSocket(agent, {.path = "/api/v1/audit?limit=100"});
+    ASSERT_EQ(page.status, 200) << page.body;
+    auto entries = parse(page.body).at("entries").as_array();
+    ASSERT_EQ(entries.size(), 6u) << page.body;
+    // Newest first.
+    EXPECT_EQ(entries[0].at("action").as_string(), "POST /api/v1/auth/logout");
+    EXPECT_EQ(entries[0].at("actor").as_string(), "user:admin");
+    EXPECT_EQ(entries[1].at("action").as_string(), "DELETE /api/v1/users/{name}");
+    EXPECT_EQ(entries[1].at("actor").as_string(), "anonymous");
+    EXPECT_EQ(entries[1].at("result").as_int64(), 401);
+    EXPECT_EQ(entries[1].at("target").as_string(), "/api/v1/users/dora");
+    EXPECT_EQ(entries[2].at("actor").as_string(), "uid:" + std::to_string(geteuid()));
+    EXPECT_EQ(entries[2].at("result").as_int64(), 201);
+    auto failed = entries[5].as_object();
+    EXPECT_EQ(failed.at("action").as_string(), "POST /api/v1/auth/login");
+    EXPECT_EQ(failed.at("result").as_int64(), 401);
+    EXPECT_EQ(failed.at("details").at("user").as_string(), "admin");
+    EXPECT_EQ(failed.at("details").at("error").as_string(), "invalid_credentials");
+    EXPECT_EQ(failed.at("source").as_string(), "127.0.0.1");
+    EXPECT_EQ(page.body.find("not the password"), std::string::npos) << "no secrets in the log";
+    EXPECT_EQ(page.body.find("first long passphrase"), std::string::npos);
+
+    auto filtered = viaSocket(agent, {.path = "/api/v1/audit?actor=anonymous&limit=1"});
+    EXPECT_EQ(parse(filtered.body).at("entries").as_array().size(), 1u);
+    EXPECT_FALSE(parse(filtered.body).at("next_before").is_null());
+    auto bad = viaSocket(agent, {.path = "/api/v1/audit?limit=0"});
+    EXPECT_EQ(bad.status, 400);
+    EXPECT_EQ(parse(bad.body).at("error").at("field").as_string(), "limit");
+    EXPECT_EQ(viaSocket(agent, {.path = "/api/v1/audit?colour=red"}).status, 400);
+
+    auto exported = viaSocket(agent, {.path = "/api/v1/audit/export"});
+    EXPECT_EQ(exported.headers["content-type"], "application/x-ndjson");
+    EXPECT_EQ(std::count(exported.body.begin(), exported.body.end(), '\n'), 6);
+    auto verified = parse(viaSocket(agent, {.path = "/api/v1/audit/verify"}).body);
+    EXPECT_TRUE(verified.at("ok").as_bool());
+    EXPECT_EQ(verified.at("rows_checked").as_int64(), 6);
+  }
+  // With a retention of 0 days the next start archives every row; the chain still verifies.
+  Agent agent(root.path(), {.args = {"--audit.retention_days=0"}});
+  for (int i = 0; i < 50; ++i) {
+    auto verified = parse(viaSocket(agent, {.path = "/api/v1/audit/verify"}).body);
+    if (verified.at("archives_checked").as_int64() == 1) {
+      EXPECT_TRUE(verified.at("ok").as_bool()) << verified;
+      EXPECT_EQ(verified.at("rows_checked").as_int64(), 0);
+      break;
+    }
+    std::this_thread::sleep_for(100ms);
+  }
+  viaSocket(
+      agent,
+      {.method = "POST", .path = "/api/v1/users", .body = R"({"name":"erin","role":"viewer"})"});
+  auto verified = parse(viaSocket(agent, {.path = "/api/v1/audit/verify"}).body);
+  EXPECT_TRUE(verified.at("ok").as_bool()) << verified;
+  EXPECT_EQ(verified.at("rows_checked").as_int64(), 1);
+  EXPECT_EQ(verified.at("archives_checked").as_int64(), 1);
+  auto db = (root.path() / "var/lib/aibox/aibox.db").string();
+  ASSERT_EQ(
+      run({"sqlite3", db, "DROP TRIGGER audit_log_append_only; UPDATE audit_log SET result = 200"})
+          .exitCode,
+      0);
+  auto broken = parse(viaSocket(agent, {.path = "/api/v1/audit/verify"}).body);
+  EXPECT_FALSE(broken.at("ok").as_bool());
+}
+
+}  // namespace
+}  // namespace aibox::test

@@ -163,3 +163,51 @@ TEST(AiboxctlUsers, BootstrapInfoWorksWithoutTheAgent) {
 
 }  // namespace
 }  // namespace aibox::test
+
+namespace aibox::test {
+namespace {
+
+TEST(AiboxctlAudit, TokensAndAuditFromTheCli) {
+  Agent agent;
+  std::vector<std::string> base{AIBOX_CTL_BIN, "--root", agent.root().string()};
+  auto with = [&base](std::vector<std::string> more) {
+    auto argv = base;
+    argv.insert(argv.end(), more.begin(), more.end());
+    return run(argv);
+  };
+  auto add = with({"tokens", "add", "ci", "--role", "operator", "--expires-in-days", "30"});
+  ASSERT_EQ(add.exitCode, 0) << add.err;
+  EXPECT_NE(add.out.find("aibox_"), std::string::npos);
+  auto list = with({"tokens", "ls"});
+  EXPECT_NE(list.out.find("ci"), std::string::npos);
+  EXPECT_NE(list.out.find("operator"), std::string::npos);
+  auto id = std::string(boost::json::parse(with({"--json", "tokens", "ls"}).out)
+                            .at("tokens")
+                            .at(0)
+                            .at("id")
+                            .as_string());
+  EXPECT_EQ(with({"tokens", "revoke", id}).exitCode, 0);
+  EXPECT_EQ(with({"tokens", "revoke", id}).exitCode, 1);
+  EXPECT_EQ(with({"tokens", "add", "x"}).exitCode, 2);
+
+  auto audit = with({"audit", "ls", "--limit", "10"});
+  ASSERT_EQ(audit.exitCode, 0) << audit.err;
+  EXPECT_NE(audit.out.find("POST /api/v1/tokens"), std::string::npos) << audit.out;
+  EXPECT_NE(audit.out.find("DELETE /api/v1/tokens/{id}"), std::string::npos);
+  auto verify = with({"audit", "verify"});
+  EXPECT_EQ(verify.exitCode, 0) << verify.out;
+  EXPECT_NE(verify.out.find("audit log intact: 3 rows"), std::string::npos) << verify.out;
+  auto exported = with({"audit", "export", "--since", "2000-01-01"});
+  EXPECT_EQ(exported.exitCode, 0);
+  EXPECT_EQ(std::count(exported.out.begin(), exported.out.end(), '\n'), 3);
+  EXPECT_EQ(with({"audit", "ls", "--colour", "red"}).exitCode, 2);
+
+  auto db = (agent.root() / "var/lib/aibox/aibox.db").string();
+  ASSERT_EQ(run({"sqlite3", db, "DELETE FROM audit_log WHERE id = 2"}).exitCode, 0);
+  auto broken = with({"audit", "verify"});
+  EXPECT_EQ(broken.exitCode, 1);
+  EXPECT_NE(broken.out.find("rows 2 to 2 are missing"), std::string::npos) << broken.out;
+}
+
+}  // namespace
+}  // namespace aibox::test
