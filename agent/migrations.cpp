@@ -18,6 +18,7 @@ std::span<const db::Migration> migrations() {
       db::Migration{2, "users and sessions", security::kSchema},
       db::Migration{3, "API tokens", security::kTokenSchema},
       db::Migration{4, "audit log", audit::kSchema},
+      db::Migration{5, "inference API keys", security::kKeySchema},
   };
   return kMigrations;
 }

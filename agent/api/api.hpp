@@ -40,6 +40,7 @@ void addUserRoutes(http::Router& router, Services& services);
 void addSessionRoutes(http::Router& router, Services& services);
 void addTokenRoutes(http::Router& router, Services& services);
 void addAuditRoutes(http::Router& router, Services& services);
+void addKeyRoutes(http::Router& router, Services& services);
 
 // Handlers, named so tests can call them directly.
 http::Response handleHealthGet(const http::Call& call);

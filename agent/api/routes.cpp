@@ -15,6 +15,7 @@ void addRoutes(http::Router& router, Services& services) {
   addSessionRoutes(router, services);
   addTokenRoutes(router, services);
   addAuditRoutes(router, services);
+  addKeyRoutes(router, services);
 }
 
 std::string isoTime(std::chrono::system_clock::time_point t) {

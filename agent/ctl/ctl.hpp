@@ -99,6 +99,7 @@ int statusCommand(const Options& options, const std::vector<std::string>& args);
 int usersCommand(const Options& options, const std::vector<std::string>& args);
 int sessionsCommand(const Options& options, const std::vector<std::string>& args);
 int tokensCommand(const Options& options, const std::vector<std::string>& args);
+int keysCommand(const Options& options, const std::vector<std::string>& args);
 int auditCommand(const Options& options, const std::vector<std::string>& args);
 
 }  // namespace aibox::ctl

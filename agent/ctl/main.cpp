@@ -18,6 +18,7 @@ constexpr const char* kCommands =
     "  users      user accounts: ls, add, rm, passwd, role, enable, disable, bootstrap-info\n"
     "  sessions   login sessions: ls, revoke\n"
     "  tokens     admin API tokens: ls, add, revoke\n"
+    "  keys       inference API keys for applications: ls, add, rm\n"
     "  audit      the audit log: ls, verify, export\n"
     "\n"
     "Run 'aiboxctl COMMAND --help' for a command's options.\n"
@@ -99,6 +100,9 @@ int main(int argc, char** argv) {
     }
     if (command == "tokens") {
       return aibox::ctl::tokensCommand(options, rest);
+    }
+    if (command == "keys") {
+      return aibox::ctl::keysCommand(options, rest);
     }
     if (command == "audit") {
       return aibox::ctl::auditCommand(options, rest);

@@ -1,6 +1,7 @@
 // aiboxctl users ... and aiboxctl sessions ...: accounts and login sessions (docs/cli.md).
 #include <boost/json/object.hpp>
 #include <iostream>
+#include <map>
 
 #include "agent/ctl/ctl.hpp"
 #include "common/json/json.hpp"
@@ -222,6 +223,111 @@ int tokensCommand(const Options& options, const std::vector<std::string>& args) 
         [&args](const boost::json::object&) { std::cout << "token " << args[1] << " revoked\n"; });
   }
   return usage(kTokensUsage, "bad arguments for 'tokens " + command + "'");
+}
+
+}  // namespace aibox::ctl
+
+namespace aibox::ctl {
+namespace {
+
+constexpr const char* kKeysUsage =
+    "Usage: aiboxctl keys COMMAND\n\n"
+    "  ls                                   list the inference API keys\n"
+    "  add NAME [--models M1,M2] [--rpm N] [--tpm N] [--owner WHO] [--expires-in-days N]\n"
+    "                                       make a key for an application; it is shown once.\n"
+    "                                       No --models: every model. --rpm/--tpm: requests\n"
+    "                                       and tokens per minute\n"
+    "  rm ID                                delete a key\n";
+
+std::string join(const boost::json::array& list) {
+  std::string out;
+  for (const auto& item : list) {
+    out += out.empty() ? "" : ",";
+    out += item.is_string() ? std::string(item.as_string()) : "?";
+  }
+  return out.empty() ? "(all)" : out;
+}
+
+}  // namespace
+
+int keysCommand(const Options& options, const std::vector<std::string>& args) {
+  if (args.empty() || args[0] == "--help" || args[0] == "-h") {
+    return usage(kKeysUsage, args.empty() ? "keys needs a command" : "");
+  }
+  const std::string& command = args[0];
+  if (command == "ls" && args.size() == 1) {
+    return run(options, "GET", "/api/v1/keys", {}, [](const boost::json::object& answer) {
+      std::vector<std::vector<std::string>> rows{
+          {"ID", "NAME", "OWNER", "MODELS", "RPM", "TPM", "EXPIRES", "LAST USED"}};
+      for (const auto& k : answer.at("keys").as_array()) {
+        const auto& key = k.as_object();
+        rows.push_back({field(key, "id"), field(key, "name"), field(key, "owner"),
+                        join(key.at("models").as_array()), field(key, "requests_per_minute"),
+                        field(key, "tokens_per_minute"), field(key, "expires_at"),
+                        field(key, "last_used_at")});
+      }
+      printRows(rows);
+    });
+  }
+  if (command == "add" && args.size() >= 2) {
+    boost::json::object body{{"name", args[1]}};
+    for (std::size_t i = 2; i < args.size(); i += 2) {
+      if (i + 1 >= args.size()) {
+        return usage(kKeysUsage, args[i] + " needs a value");
+      }
+      const std::string& value = args[i + 1];
+      auto number = [&value]() -> std::optional<std::int64_t> {
+        try {
+          return std::stoll(value);
+        } catch (const std::exception&) {
+          return std::nullopt;
+        }
+      };
+      static const std::map<std::string, std::string> kNumbers{
+          {"--rpm", "requests_per_minute"},
+          {"--tpm", "tokens_per_minute"},
+          {"--expires-in-days", "expires_in_days"}};
+      if (auto it = kNumbers.find(args[i]); it != kNumbers.end()) {
+        auto n = number();
+        if (!n) {
+          return usage(kKeysUsage, args[i] + " needs a number");
+        }
+        body[it->second] = *n;
+      } else if (args[i] == "--owner") {
+        body["owner"] = value;
+      } else if (args[i] == "--models") {
+        boost::json::array models;
+        std::size_t start = 0;
+        while (start <= value.size()) {
+          auto end = value.find(',', start);
+          auto model =
+              value.substr(start, end == std::string::npos ? std::string::npos : end - start);
+          if (!model.empty()) {
+            models.emplace_back(model);
+          }
+          if (end == std::string::npos) {
+            break;
+          }
+          start = end + 1;
+        }
+        body["models"] = models;
+      } else {
+        return usage(kKeysUsage, "unknown option " + args[i]);
+      }
+    }
+    return run(options, "POST", "/api/v1/keys", body, [](const boost::json::object& key) {
+      std::cout << "key " << field(key, "id") << " for " << join(key.at("models").as_array())
+                << ":\n"
+                << field(key, "key")
+                << "\n(shown this once; applications send it as 'Authorization: Bearer <key>')\n";
+    });
+  }
+  if (command == "rm" && args.size() == 2) {
+    return run(
+        options, "DELETE", "/api/v1/keys/" + urlEncode(args[1]), {},
+        [&args](const boost::json::object&) { std::cout << "key " << args[1] << " deleted\n"; });
+  }
+  return usage(kKeysUsage, "bad arguments for 'keys " + command + "'");
 }
 
 }  // namespace aibox::ctl

@@ -137,6 +137,35 @@ class Sessions {
   std::function<void(std::vector<std::string>)> onExpired_;
 };
 
+// --- inference API keys --------------------------------------------------------------------
+
+// A key for applications calling the OpenAI-compatible API through the gateway.
+struct InferenceKey {
+  std::string id;  // public, 12 hex digits
+  std::string name;
+  std::string secretHash;
+  std::string owner;
+  std::vector<std::string> models;  // empty: every model
+  std::optional<std::int64_t> requestsPerMinute;
+  std::optional<std::int64_t> tokensPerMinute;
+  Clock::time_point created;
+  std::optional<Clock::time_point> expires;
+  std::optional<Clock::time_point> lastUsed;
+
+  bool allows(std::string_view model) const;
+};
+
+inline constexpr std::string_view kKeyPrefix = "sk-aibox-";
+
+// Stores `key` (id, hash and creation time filled in) and returns the full key, shown once.
+std::string createInferenceKey(db::Database& db, InferenceKey& key);
+std::vector<InferenceKey> listInferenceKeys(db::Database& db);
+bool deleteInferenceKey(db::Database& db, const std::string& id);
+// The record of a presented key when it is valid and not expired; records its use. This is
+// what the gateway checks a request's "Authorization: Bearer sk-aibox-..." against.
+std::optional<InferenceKey> checkInferenceKey(db::Database& db, std::string_view key,
+                                              Clock::time_point now);
+
 // --- API tokens ----------------------------------------------------------------------------
 
 struct ApiToken {
@@ -197,6 +226,7 @@ class Security final : public http::Authenticator {
 // SQL of the users and sessions tables, and of the API tokens (migrations of the agent).
 extern const char* const kSchema;
 extern const char* const kTokenSchema;
+extern const char* const kKeySchema;
 
 // At start: creates user "admin" with a random one-time password written to
 // `security.initialPasswordFile` (0600) when there are no users, and loads live sessions and

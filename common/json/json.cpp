@@ -78,6 +78,28 @@ std::optional<bool> Reader::boolean(std::string_view key, bool required) {
   return v->as_bool();
 }
 
+std::optional<std::vector<std::string>> Reader::stringList(std::string_view key, bool required) {
+  const auto* v = find(key, required);
+  if (v == nullptr) {
+    return std::nullopt;
+  }
+  std::vector<std::string> out;
+  if (v->is_array()) {
+    for (const auto& item : v->as_array()) {
+      if (!item.is_string()) {
+        out.clear();
+        break;
+      }
+      out.emplace_back(item.as_string());
+    }
+    if (out.size() == v->as_array().size()) {
+      return out;
+    }
+  }
+  fail(key, "must be a list of strings");
+  return std::nullopt;
+}
+
 void Reader::rejectUnknown() {
   for (const auto& entry : object_) {
     if (!seen_.contains(std::string_view(entry.key()))) {

@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 namespace aibox::json {
 
@@ -30,6 +31,7 @@ class Reader {
   std::optional<std::string> string(std::string_view key, bool required = true);
   std::optional<std::int64_t> integer(std::string_view key, bool required = true);
   std::optional<bool> boolean(std::string_view key, bool required = true);
+  std::optional<std::vector<std::string>> stringList(std::string_view key, bool required = true);
 
   // Marks every field not read so far as unknown (a typo must not pass silently).
   void rejectUnknown();

@@ -211,3 +211,42 @@ TEST(AiboxctlAudit, TokensAndAuditFromTheCli) {
 
 }  // namespace
 }  // namespace aibox::test
+
+namespace aibox::test {
+namespace {
+
+TEST(AiboxctlKeys, InferenceKeysFromTheCliAndApi) {
+  Agent agent;
+  std::vector<std::string> base{AIBOX_CTL_BIN, "--root", agent.root().string()};
+  auto with = [&base](std::vector<std::string> more) {
+    auto argv = base;
+    argv.insert(argv.end(), more.begin(), more.end());
+    return run(argv);
+  };
+  auto add = with({"keys", "add", "dify", "--models", "qwen2-7b,llama3-8b", "--rpm", "60", "--tpm",
+                   "100000", "--owner", "team-a"});
+  ASSERT_EQ(add.exitCode, 0) << add.err;
+  EXPECT_NE(add.out.find("sk-aibox-"), std::string::npos);
+  EXPECT_NE(add.out.find("qwen2-7b,llama3-8b"), std::string::npos);
+  auto list = with({"keys", "ls"});
+  EXPECT_NE(list.out.find("team-a"), std::string::npos) << list.out;
+  EXPECT_NE(list.out.find("100000"), std::string::npos);
+  EXPECT_EQ(list.out.find("sk-aibox-"), std::string::npos) << "never shown again";
+  auto json = boost::json::parse(with({"--json", "keys", "ls"}).out);
+  auto id = std::string(json.at("keys").at(0).at("id").as_string());
+  auto bad = viaSocket(
+      agent, {.method = "POST", .path = "/api/v1/keys", .body = R"({"name":"x","models":"all"})"});
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_NE(bad.body.find("\"field\":\"models\""), std::string::npos);
+  EXPECT_EQ(viaSocket(agent, {.method = "POST",
+                              .path = "/api/v1/keys",
+                              .body = R"({"name":"x","requests_per_minute":0})"})
+                .status,
+            400);
+  EXPECT_EQ(with({"keys", "add", "x", "--rpm", "many"}).exitCode, 2);
+  EXPECT_EQ(with({"keys", "rm", id}).exitCode, 0);
+  EXPECT_EQ(with({"keys", "rm", id}).exitCode, 1);
+}
+
+}  // namespace
+}  // namespace aibox::test

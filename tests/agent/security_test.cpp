@@ -194,3 +194,45 @@ TEST(Sessions, IdleSessionsExpire) {
 
 }  // namespace
 }  // namespace aibox::agent::security
+
+#include "agent/migrations.hpp"
+#include "tests/support/support.hpp"
+
+namespace aibox::agent::security {
+namespace {
+
+TEST(InferenceKeys, StoredHashedCheckedAndExpiring) {
+  test::TempDir dir;
+  auto db = db::Database::open(dir.path() / "aibox.db");
+  db::migrate(db, migrations());
+  InferenceKey key{
+      .name = "dify", .owner = "user:admin", .models = {"qwen2-7b"}, .requestsPerMinute = 60};
+  auto secret = createInferenceKey(db, key);
+  EXPECT_EQ(secret.rfind("sk-aibox-" + key.id + "-", 0), 0u);
+  auto now = Clock::now();
+  auto found = checkInferenceKey(db, secret, now);
+  ASSERT_TRUE(found);
+  EXPECT_EQ(found->name, "dify");
+  EXPECT_TRUE(found->allows("qwen2-7b"));
+  EXPECT_FALSE(found->allows("llama-70b"));
+  EXPECT_EQ(found->requestsPerMinute, 60);
+  EXPECT_FALSE(found->tokensPerMinute);
+  EXPECT_TRUE(listInferenceKeys(db)[0].lastUsed) << "use recorded";
+  EXPECT_FALSE(checkInferenceKey(db, secret + "x", now));
+  EXPECT_FALSE(checkInferenceKey(db, "sk-aibox-", now));
+  EXPECT_FALSE(checkInferenceKey(db, "sk-aibox-" + key.id, now));
+  auto text = db.prepare("SELECT secret_hash FROM inference_keys");
+  text.step();
+  EXPECT_EQ(secret.find(text.text(0)), std::string::npos);
+
+  InferenceKey old{.name = "old", .owner = "x", .expires = now - std::chrono::seconds(1)};
+  auto oldSecret = createInferenceKey(db, old);
+  EXPECT_FALSE(checkInferenceKey(db, oldSecret, now)) << "expired";
+  EXPECT_TRUE(InferenceKey{}.allows("anything")) << "no list: every model";
+  EXPECT_TRUE(deleteInferenceKey(db, key.id));
+  EXPECT_FALSE(deleteInferenceKey(db, key.id));
+  EXPECT_FALSE(checkInferenceKey(db, secret, now));
+}
+
+}  // namespace
+}  // namespace aibox::agent::security

@@ -31,6 +31,17 @@ TEST(Reader, ReadsTypedFields) {
   EXPECT_TRUE(r.ok());
 }
 
+TEST(Reader, StringLists) {
+  auto object = std::get<boost::json::object>(parseObject(R"({"a":["x","y"],"b":[1],"c":"x"})"));
+  Reader good(object);
+  EXPECT_EQ(good.stringList("a"), (std::vector<std::string>{"x", "y"}));
+  Reader numbers(object);
+  EXPECT_FALSE(numbers.stringList("b"));
+  EXPECT_EQ(numbers.problem()->message, "field 'b' must be a list of strings");
+  Reader scalar(object);
+  EXPECT_FALSE(scalar.stringList("c"));
+}
+
 TEST(Reader, WrongTypeNamesTheField) {
   auto object = std::get<boost::json::object>(parseObject(R"({"name":5})"));
   Reader r(object);
