@@ -34,6 +34,13 @@ for _ in $(seq 1 100); do
 done
 
 host=$(hostname)
+password_file="$root/var/lib/aibox/initial-admin-password"
+if [ -f "$password_file" ]; then
+  login="one-time password $(cat "$password_file") (change it at the first login:
+              POST /api/v1/auth/password; until then other routes answer 403)"
+else
+  login="the password you chose (reset: $ctl --root $root users passwd admin)"
+fi
 cert="$root/var/lib/aibox/identity/https.crt"
 cat <<MSG
 
@@ -46,8 +53,7 @@ aibox demo is running (box root: $root)
               (add --json for machine output; the CLI is an admin as the same user)
   Metrics     curl --unix-socket $root/run/aibox/agent.sock http://localhost/metrics
 
-  Logins for the web console come with the security core; until then admin routes are
-  reached through the local socket, as aiboxctl does.
+  Login       user admin, $login
 
 Press Ctrl-C to stop.
 MSG

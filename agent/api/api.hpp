@@ -4,6 +4,7 @@
 #include <chrono>
 #include <optional>
 #include <string>
+#include <variant>
 
 #include "agent/security/security.hpp"
 #include "common/config/config.hpp"
@@ -46,6 +47,13 @@ void addKeyRoutes(http::Router& router, Services& services);
 http::Response handleHealthGet(const http::Call& call);
 http::Response systemReport(db::Database& db, const AgentInfo& info);
 http::Response handleMetricsGet(const http::Call& call, const http::HttpMetrics& metrics);
+
+struct LoginRequest {
+  std::string username;  // lower-cased
+  std::string password;
+};
+// The body of POST /api/v1/auth/login, or what is wrong with it.
+std::variant<LoginRequest, json::Problem> parseLogin(std::string_view body);
 
 // "2026-11-22T22:48:46Z"
 std::string isoTime(std::chrono::system_clock::time_point t);

@@ -54,28 +54,37 @@ http::Response lockedOut(std::chrono::seconds wait) {
 
 }  // namespace
 
-void handleLogin(const std::shared_ptr<const http::Call>& call, const http::Reply& reply,
-                 Services& services) {
-  auto body = bodyObject(*call, reply);
-  if (!body) {
-    return;
+std::variant<LoginRequest, json::Problem> parseLogin(std::string_view body) {
+  auto parsed = json::parseObject(body);
+  if (auto* problem = std::get_if<json::Problem>(&parsed)) {
+    return *problem;
   }
-  json::Reader reader(*body);
+  json::Reader reader(std::get<boost::json::object>(parsed));
   auto user = reader.string("username");
   auto password = reader.string("password");
   reader.rejectUnknown();
   if (!reader.ok()) {
-    reply(http::badRequest(*reader.problem()));
+    return *reader.problem();
+  }
+  return LoginRequest{lower(*user), *password};
+}
+
+void handleLogin(const std::shared_ptr<const http::Call>& call, const http::Reply& reply,
+                 Services& services) {
+  auto request = parseLogin(call->request.body());
+  if (auto* problem = std::get_if<json::Problem>(&request)) {
+    reply(http::badRequest(*problem));
     return;
   }
-  std::string name = lower(*user);
+  std::string name = std::get<LoginRequest>(request).username;
+  std::string password = std::get<LoginRequest>(request).password;
   call->auditDetails["user"] = name;
   auto& security = services.security;
   if (auto wait = security.lockout.blocked(name, call->address, Clock::now())) {
     reply(lockedOut(*wait));
     return;
   }
-  services.database.post([call, reply, name, password = *password, &services](db::Database& db) {
+  services.database.post([call, reply, name, password, &services](db::Database& db) {
     std::optional<Account> account;
     try {
       account = loadAccount(db, "name", name);
