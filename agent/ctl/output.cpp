@@ -21,7 +21,13 @@ void printTable(const std::vector<std::pair<std::string, std::string>>& rows) {
 }
 
 std::string formatDuration(long long seconds) {
-  auto two = [](long long v) { return (v < 10 ? "0" : "") + std::to_string(v); };
+  auto two = [](long long v) {
+    std::string digits = std::to_string(v);
+    if (digits.size() < 2) {
+      digits.insert(digits.begin(), '0');
+    }
+    return digits;
+  };
   long long days = seconds / 86400;
   long long hours = seconds / 3600 % 24;
   long long minutes = seconds / 60 % 60;

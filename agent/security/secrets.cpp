@@ -121,9 +121,13 @@ std::string randomPassword(std::size_t length) {
 }
 
 std::string sha256Hex(std::string_view data) {
+  // Fetched once: OpenSSL 3's implicit fetch (EVP_sha256()) costs a provider lookup per call,
+  // and this runs for every request that carries a session cookie or a token.
+  static EVP_MD* const kSha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
   std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
   unsigned size = 0;
-  if (EVP_Digest(data.data(), data.size(), digest.data(), &size, EVP_sha256(), nullptr) != 1) {
+  if (kSha256 == nullptr ||
+      EVP_Digest(data.data(), data.size(), digest.data(), &size, kSha256, nullptr) != 1) {
     throw std::runtime_error("SHA-256 failed");
   }
   return hex(digest.data(), size);
