@@ -59,6 +59,8 @@ std::variant<LoginRequest, json::Problem> parseLogin(std::string_view body);
 std::string isoTime(std::chrono::system_clock::time_point t);
 // Parses the body as a JSON object; on failure answers 400 and returns nullopt.
 std::optional<boost::json::object> bodyObject(const http::Call& call, const http::Reply& reply);
+// 400 for a "role" field that names no role.
+http::Response invalidRole();
 // Answers 503 when the database fails, so a handler never leaves a call unanswered.
 void databaseFailed(const http::Reply& reply, const std::exception& e);
 

@@ -44,6 +44,20 @@ std::optional<Account> loadAccount(db::Database& db, const std::string& column,
                  stmt.text(3),    stmt.integer(4) != 0, stmt.integer(5) != 0};
 }
 
+std::string_view kindName(http::Identity::Kind kind) {
+  switch (kind) {
+    case http::Identity::Kind::local:
+      return "local";
+    case http::Identity::Kind::session:
+      return "session";
+    case http::Identity::Kind::token:
+      return "token";
+    case http::Identity::Kind::anonymous:
+      break;
+  }
+  return "anonymous";
+}
+
 http::Response lockedOut(std::chrono::seconds wait) {
   auto res =
       http::error(http::Status::too_many_requests, "locked_out",
@@ -146,11 +160,10 @@ void handleLogout(const std::shared_ptr<const http::Call>& call, const http::Rep
 
 http::Response handleSessionGet(const http::Call& call, Services& services) {
   const auto& who = call.identity;
-  boost::json::object body{
-      {"kind", who.kind == http::Identity::Kind::session ? "session" : "local"},
-      {"name", who.name},
-      {"role", who.admin ? "admin" : who.role},
-      {"must_change_password", who.mustChangePassword}};
+  boost::json::object body{{"kind", kindName(who.kind)},
+                           {"name", who.name},
+                           {"role", who.admin ? "admin" : who.role},
+                           {"must_change_password", who.mustChangePassword}};
   if (auto session = services.security.sessions.find(who.sessionId)) {
     body["user"] = session->user;
     body["session_id"] = session->id;

@@ -36,6 +36,11 @@ std::optional<boost::json::object> bodyObject(const http::Call& call, const http
   return std::get<boost::json::object>(std::move(parsed));
 }
 
+http::Response invalidRole() {
+  return http::badRequest(
+      {"invalid_field", "role", "field 'role' must be admin, operator, auditor or viewer"});
+}
+
 void databaseFailed(const http::Reply& reply, const std::exception& e) {
   log::error("database request failed", {{"error", e.what()}});
   reply(http::error(http::Status::service_unavailable, "database_unavailable",

@@ -53,8 +53,7 @@ void handleTokenCreate(const std::shared_ptr<const http::Call>& call, const http
     return;
   }
   if (!http::isRole(*role)) {
-    reply(http::badRequest(
-        {"invalid_field", "role", "field 'role' must be admin, operator, auditor or viewer"}));
+    reply(invalidRole());
     return;
   }
   if (days && (*days < 1 || *days > 3650)) {

@@ -106,8 +106,7 @@ void handleUserCreate(const std::shared_ptr<const http::Call>& call, const http:
     return;
   }
   if (!http::isRole(*role)) {
-    reply(http::badRequest(
-        {"invalid_field", "role", "field 'role' must be admin, operator, auditor or viewer"}));
+    reply(invalidRole());
     return;
   }
   bool generated = !password;
@@ -165,8 +164,7 @@ void handleUserPatch(const std::shared_ptr<const http::Call>& call, const http::
   }
   std::string name(call->param("name"));
   if (role && !http::isRole(*role)) {
-    reply(http::badRequest(
-        {"invalid_field", "role", "field 'role' must be admin, operator, auditor or viewer"}));
+    reply(invalidRole());
     return;
   }
   if (password) {

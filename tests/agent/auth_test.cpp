@@ -233,6 +233,10 @@ TEST(Tokens, BearerTokensAreRoleScopedRevocableAndExpire) {
                             .headers = {"Authorization: Bearer " + token}});
     };
     EXPECT_EQ(bearer("GET", "/api/v1/system").status, 200);
+    auto who = parse(bearer("GET", "/api/v1/auth/session").body);
+    EXPECT_EQ(who.at("kind").as_string(), "token");
+    EXPECT_EQ(who.at("name").as_string(), "token:grafana");
+    EXPECT_EQ(who.at("role").as_string(), "viewer");
     auto denied = bearer("POST", "/api/v1/users");
     EXPECT_EQ(denied.status, 403) << "a viewer token cannot manage users";
     EXPECT_EQ(code(denied), "forbidden");

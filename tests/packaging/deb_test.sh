@@ -13,9 +13,10 @@ lintian --fail-on error --suppress-tags no-manual-page "$deb"
 
 echo "== contents"
 contents=$(dpkg-deb -c "$deb")
+# (dh_compress gzips the larger docs.)
 for path in ./usr/sbin/aibox-agent ./usr/bin/aiboxctl ./lib/systemd/system/aibox-agent.service \
-            ./etc/aibox/aibox.conf ./usr/share/doc/aibox-agent/api.md; do
-  grep -q " $path\$" <<<"$contents" || { echo "missing from the package: $path" >&2; exit 1; }
+            ./etc/aibox/aibox.conf ./usr/share/doc/aibox-agent/api.md ./usr/share/doc/aibox-agent/security.md; do
+  grep -Eq " $path(\.gz)?\$" <<<"$contents" || { echo "missing from the package: $path" >&2; exit 1; }
 done
 dpkg-deb -f "$deb" Depends | grep -q adduser
 
