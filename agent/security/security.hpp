@@ -209,8 +209,10 @@ class Security final : public http::Authenticator {
  public:
   explicit Security(Policy p) : policy(std::move(p)), lockout(policy), sessions(policy) {}
 
-  // Source allow-list, then a bearer token, then the session cookie.
-  std::optional<http::Response> authenticate(http::Call& call) const override;
+  // Source allow-list, then (except on public routes, which need no identity, so that a stale
+  // cookie never stands in the way of a login) a bearer token, then the session cookie.
+  std::optional<http::Response> authenticate(http::Call& call,
+                                             std::string_view permission) const override;
 
   Policy policy;
   Lockout lockout;

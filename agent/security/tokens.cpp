@@ -134,12 +134,16 @@ bool Tokens::revoke(const std::string& id) {
   return byId_.erase(id) > 0;
 }
 
-std::optional<http::Response> Security::authenticate(http::Call& call) const {
+std::optional<http::Response> Security::authenticate(http::Call& call,
+                                                     std::string_view permission) const {
   if (!allowedSource(policy, call.address)) {
     return http::error(http::Status::forbidden, "source_not_allowed",
                        call.address +
                            " may not use the admin API; the allowed networks are set "
                            "in security.admin_allow");
+  }
+  if (permission == http::kPublic) {
+    return std::nullopt;
   }
   auto header = call.request[boost::beast::http::field::authorization];
   if (header.empty()) {

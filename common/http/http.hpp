@@ -86,10 +86,11 @@ class Authenticator {
   Authenticator(const Authenticator&) = delete;
   Authenticator& operator=(const Authenticator&) = delete;
   virtual ~Authenticator() = default;
-  // Called for a call that has no identity from its transport. Fills call.identity when the
-  // credentials are good; returns a response to send instead when the request must be
-  // refused before routing (a missing or wrong CSRF token).
-  virtual std::optional<Response> authenticate(Call& call) const = 0;
+  // Called for a call that has no identity from its transport, with the permission of the
+  // route it matched. Fills call.identity when the credentials are good; returns a response
+  // to send instead when the request must be refused before routing (a source outside the
+  // allow-list, a bad token, a missing or wrong CSRF token).
+  virtual std::optional<Response> authenticate(Call& call, std::string_view permission) const = 0;
 };
 
 // Receives every mutating call (POST, PUT, PATCH, DELETE) that matched a route, with its

@@ -222,7 +222,7 @@ void Router::dispatch(const std::shared_ptr<Call>& call, const Reply& plainReply
   call->route = route.pattern;
   call->params = std::move(found.params);
   if (authenticator_ != nullptr && call->identity.kind == Identity::Kind::anonymous) {
-    if (auto refusal = authenticator_->authenticate(*call)) {
+    if (auto refusal = authenticator_->authenticate(*call, route.permission)) {
       reply(std::move(*refusal));
       return;
     }

@@ -119,6 +119,13 @@ TEST(Auth, FirstAdminLoginMustChangeThePassword) {
   EXPECT_EQ(login(agent, "admin", once).reply.status, 401);
   EXPECT_EQ(login(agent, "admin", "a new long passphrase").reply.status, 200);
 
+  // A login while still logged in: the old cookie (and no CSRF token) does not stand in the way.
+  auto again = viaTls(agent, {.method = "POST",
+                              .path = "/api/v1/auth/login",
+                              .body = R"({"username":"admin","password":"a new long passphrase"})",
+                              .headers = {"Cookie: " + session.cookie}});
+  EXPECT_EQ(again.status, 200) << again.body;
+
   auto out = as(agent, session, "POST", "/api/v1/auth/logout");
   EXPECT_EQ(out.status, 200);
   EXPECT_NE(out.headers["set-cookie"].find("Max-Age=0"), std::string::npos);
