@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The aibox-agent .deb builds, has no lintian errors, holds what a box needs, and its binaries
+# The aibox-agent .deb builds, has no lintian errors or warnings, holds what a box needs, and its binaries
 # and systemd unit are sound. Usage: deb_test.sh OUTDIR
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -9,13 +9,14 @@ rm -rf "$out"
 deb=$(ls "$out"/aibox-agent_*.deb)
 
 echo "== lintian"
-lintian --fail-on error --suppress-tags no-manual-page "$deb"
+lintian --fail-on error,warning "$deb"
 
 echo "== contents"
 contents=$(dpkg-deb -c "$deb")
 # (dh_compress gzips the larger docs.)
 for path in ./usr/sbin/aibox-agent ./usr/bin/aiboxctl ./lib/systemd/system/aibox-agent.service \
-            ./etc/aibox/aibox.conf ./usr/share/doc/aibox-agent/api.md ./usr/share/doc/aibox-agent/security.md; do
+            ./etc/aibox/aibox.conf ./usr/share/doc/aibox-agent/api.md ./usr/share/doc/aibox-agent/security.md \
+            ./usr/share/man/man8/aibox-agent.8 ./usr/share/man/man1/aiboxctl.1; do
   grep -Eq " $path(\.gz)?\$" <<<"$contents" || { echo "missing from the package: $path" >&2; exit 1; }
 done
 dpkg-deb -f "$deb" Depends | grep -q adduser
