@@ -2,6 +2,7 @@
 // The agent's REST resources. One resource, one file; addRoutes registers them all.
 
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
 #include <variant>
@@ -59,6 +60,10 @@ std::variant<LoginRequest, json::Problem> parseLogin(std::string_view body);
 std::string isoTime(std::chrono::system_clock::time_point t);
 // Parses the body as a JSON object; on failure answers 400 and returns nullopt.
 std::optional<boost::json::object> bodyObject(const http::Call& call, const http::Reply& reply);
+// Runs `work` on the password-hashing thread. An exception there answers 503 and is logged,
+// instead of ending the thread (and the agent).
+void onHashingThread(Services& services, const http::Reply& reply, std::function<void()> work);
+
 // 400 for a "role" field that names no role.
 http::Response invalidRole();
 // Answers 503 when the database fails, so a handler never leaves a call unanswered.

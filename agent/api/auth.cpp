@@ -1,5 +1,4 @@
 // /api/v1/auth: login, logout, the caller's session, password change.
-#include <boost/asio/post.hpp>
 #include <boost/json/object.hpp>
 
 #include "agent/api/api.hpp"
@@ -106,7 +105,7 @@ void handleLogin(const std::shared_ptr<const http::Call>& call, const http::Repl
       databaseFailed(reply, e);
       return;
     }
-    boost::asio::post(services.security.hashing, [call, reply, name, password, account, &services] {
+    onHashingThread(services, reply, [call, reply, name, password, account, &services] {
       auto& sec = services.security;
       // Unknown users are checked against a dummy hash, so they take as long as known ones.
       bool passwordOk = security::verifyPassword(password, account ? account->hash : sec.dummyHash);
@@ -217,7 +216,7 @@ void handlePasswordChange(const std::shared_ptr<const http::Call>& call, const h
                               "field 'new_password' must differ from the old password"}));
       return;
     }
-    boost::asio::post(services.security.hashing, [call, reply, old, fresh, account, &services] {
+    onHashingThread(services, reply, [call, reply, old, fresh, account, &services] {
       auto& sec = services.security;
       if (!security::verifyPassword(old, account->hash)) {
         sec.lockout.failed(account->name, call->address, Clock::now());

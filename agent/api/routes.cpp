@@ -1,4 +1,5 @@
 #include <array>
+#include <boost/asio/post.hpp>
 #include <ctime>
 
 #include "agent/api/api.hpp"
@@ -34,6 +35,18 @@ std::optional<boost::json::object> bodyObject(const http::Call& call, const http
     return std::nullopt;
   }
   return std::get<boost::json::object>(std::move(parsed));
+}
+
+void onHashingThread(Services& services, const http::Reply& reply, std::function<void()> work) {
+  boost::asio::post(services.security.hashing, [reply, work = std::move(work)] {
+    try {
+      work();
+    } catch (const std::exception& e) {
+      log::error("password hashing failed", {{"error", e.what()}});
+      reply(http::error(http::Status::service_unavailable, "hashing_failed",
+                        "the password could not be checked; see the agent log"));
+    }
+  });
 }
 
 http::Response invalidRole() {

@@ -1,5 +1,4 @@
 // /api/v1/users: the box's user accounts (permission user:admin).
-#include <boost/asio/post.hpp>
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 
@@ -58,15 +57,17 @@ http::Response lastAdmin() {
 
 // Hashes `password` on the hashing pool when there is one, then runs `next(hash)`.
 template <class Next>
-void hashThen(Services& services, std::optional<std::string> password, Next next) {
+void hashThen(Services& services, const http::Reply& reply, std::optional<std::string> password,
+              Next next) {
   if (!password) {
     next(std::optional<std::string>());
     return;
   }
-  boost::asio::post(services.security.hashing, [&services, password = std::move(*password),
-                                                next = std::move(next)]() mutable {
-    next(std::optional(security::hashPassword(password, services.security.policy.scryptLog2N)));
-  });
+  onHashingThread(
+      services, reply,
+      [&services, password = std::move(*password), next = std::move(next)]() mutable {
+        next(std::optional(security::hashPassword(password, services.security.policy.scryptLog2N)));
+      });
 }
 
 void handleUsersGet(const http::Reply& reply, Services& services) {
@@ -116,7 +117,7 @@ void handleUserCreate(const std::shared_ptr<const http::Call>& call, const http:
     reply(http::badRequest({"invalid_field", "password", "field 'password' " + *problem}));
     return;
   }
-  hashThen(services, secret,
+  hashThen(services, reply, secret,
            [reply, name = *name, role = *role, secret, generated,
             &services](std::optional<std::string> hash) {
              services.database.post([reply, name, role, secret, generated, hash](db::Database& db) {
@@ -175,7 +176,7 @@ void handleUserPatch(const std::shared_ptr<const http::Call>& call, const http::
     }
   }
   hashThen(
-      services, password,
+      services, reply, password,
       [reply, name, role, disabled, &services](std::optional<std::string> hash) {
         services.database.post([reply, name, role, disabled, hash, &services](db::Database& db) {
           try {
