@@ -14,8 +14,8 @@
 #include <stdexcept>
 
 #include "agent/security/security.hpp"
-#include "common/json/json.hpp"
 #include "common/fs/fs.hpp"
+#include "common/json/json.hpp"
 #include "common/log/log.hpp"
 
 namespace aibox::agent::audit {
@@ -272,7 +272,7 @@ void append(db::Database& db, Entry& e) {
       .step();
 }
 
-void Log::record(const http::Call& call, const http::Response& response) const {
+void Log::record(const http::Call& call, http::Response response, const http::Reply& send) const {
   Entry e;
   e.time = now();
   e.actor = call.identity.name.empty() ? "anonymous" : call.identity.name;
@@ -290,9 +290,15 @@ void Log::record(const http::Call& call, const http::Response& response) const {
     }
   }
   e.details = json::serialize(details);
-  database_.post([e = std::move(e)](db::Database& db) mutable {
-    db.transaction([&e](db::Database& tx) { append(tx, e); });
-  });
+  database_.post(
+      [e = std::move(e), response = std::move(response), send](db::Database& db) mutable {
+        try {
+          db.transaction([&e](db::Database& tx) { append(tx, e); });
+        } catch (const db::Error& error) {
+          log::error("cannot write the audit log", {{"action", e.action}, {"error", error.what()}});
+        }
+        send(std::move(response));
+      });
 }
 
 std::vector<Entry> query(db::Database& db, const Filter& f) {

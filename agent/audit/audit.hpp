@@ -40,11 +40,13 @@ boost::json::object toJson(const Entry& e);
 // Appends `e` (id, prev_hash and hash are filled in) inside the caller's transaction.
 void append(db::Database& db, Entry& e);
 
-// The router's auditor: records each audited call on the database worker.
+// The router's auditor: records each audited call on the database worker, then sends the
+// response.
 class Log final : public http::Auditor {
  public:
   explicit Log(db::Worker& database) : database_(database) {}
-  void record(const http::Call& call, const http::Response& response) const override;
+  void record(const http::Call& call, http::Response response,
+              const http::Reply& send) const override;
 
  private:
   db::Worker& database_;

@@ -94,14 +94,15 @@ class Authenticator {
 };
 
 // Receives every mutating call (POST, PUT, PATCH, DELETE) that matched a route, with its
-// response, whether the route answered or the router refused it.
+// response, whether the route answered or the router refused it. It must pass the response
+// on to `send` once the call is recorded, so no change is acknowledged before it is audited.
 class Auditor {
  public:
   Auditor() = default;
   Auditor(const Auditor&) = delete;
   Auditor& operator=(const Auditor&) = delete;
   virtual ~Auditor() = default;
-  virtual void record(const Call& call, const Response& response) const = 0;
+  virtual void record(const Call& call, Response response, const Reply& send) const = 0;
 };
 
 // Method + literal path with {param} segments; each route names the permission it needs.

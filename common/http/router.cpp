@@ -195,8 +195,7 @@ void Router::dispatch(const std::shared_ptr<Call>& call, const Reply& plainReply
   if (found.route != nullptr && auditor_ != nullptr && verb != Verb::get && verb != Verb::head &&
       verb != Verb::options) {
     reply = [auditor = auditor_, call, plainReply](Response res) {
-      auditor->record(*call, res);
-      plainReply(std::move(res));
+      auditor->record(*call, std::move(res), plainReply);
     };
   }
   if (found.route == nullptr) {

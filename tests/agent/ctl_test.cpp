@@ -169,42 +169,36 @@ namespace {
 
 TEST(AiboxctlAudit, TokensAndAuditFromTheCli) {
   Agent agent;
-  std::vector<std::string> base{AIBOX_CTL_BIN, "--root", agent.root().string()};
-  auto with = [&base](std::vector<std::string> more) {
-    auto argv = base;
-    argv.insert(argv.end(), more.begin(), more.end());
-    return run(argv);
-  };
-  auto add = with({"tokens", "add", "ci", "--role", "operator", "--expires-in-days", "30"});
+  auto add = ctl(agent, {"tokens", "add", "ci", "--role", "operator", "--expires-in-days", "30"});
   ASSERT_EQ(add.exitCode, 0) << add.err;
   EXPECT_NE(add.out.find("aibox_"), std::string::npos);
-  auto list = with({"tokens", "ls"});
+  auto list = ctl(agent, {"tokens", "ls"});
   EXPECT_NE(list.out.find("ci"), std::string::npos);
   EXPECT_NE(list.out.find("operator"), std::string::npos);
-  auto id = std::string(boost::json::parse(with({"--json", "tokens", "ls"}).out)
+  auto id = std::string(boost::json::parse(ctl(agent, {"--json", "tokens", "ls"}).out)
                             .at("tokens")
                             .at(0)
                             .at("id")
                             .as_string());
-  EXPECT_EQ(with({"tokens", "revoke", id}).exitCode, 0);
-  EXPECT_EQ(with({"tokens", "revoke", id}).exitCode, 1);
-  EXPECT_EQ(with({"tokens", "add", "x"}).exitCode, 2);
+  EXPECT_EQ(ctl(agent, {"tokens", "revoke", id}).exitCode, 0);
+  EXPECT_EQ(ctl(agent, {"tokens", "revoke", id}).exitCode, 1);
+  EXPECT_EQ(ctl(agent, {"tokens", "add", "x"}).exitCode, 2);
 
-  auto audit = with({"audit", "ls", "--limit", "10"});
+  auto audit = ctl(agent, {"audit", "ls", "--limit", "10"});
   ASSERT_EQ(audit.exitCode, 0) << audit.err;
   EXPECT_NE(audit.out.find("POST /api/v1/tokens"), std::string::npos) << audit.out;
   EXPECT_NE(audit.out.find("DELETE /api/v1/tokens/{id}"), std::string::npos);
-  auto verify = with({"audit", "verify"});
+  auto verify = ctl(agent, {"audit", "verify"});
   EXPECT_EQ(verify.exitCode, 0) << verify.out;
   EXPECT_NE(verify.out.find("audit log intact: 3 rows"), std::string::npos) << verify.out;
-  auto exported = with({"audit", "export", "--since", "2000-01-01"});
+  auto exported = ctl(agent, {"audit", "export", "--since", "2000-01-01"});
   EXPECT_EQ(exported.exitCode, 0);
   EXPECT_EQ(std::count(exported.out.begin(), exported.out.end(), '\n'), 3);
-  EXPECT_EQ(with({"audit", "ls", "--colour", "red"}).exitCode, 2);
+  EXPECT_EQ(ctl(agent, {"audit", "ls", "--colour", "red"}).exitCode, 2);
 
   auto db = (agent.root() / "var/lib/aibox/aibox.db").string();
   ASSERT_EQ(run({"sqlite3", db, "DELETE FROM audit_log WHERE id = 2"}).exitCode, 0);
-  auto broken = with({"audit", "verify"});
+  auto broken = ctl(agent, {"audit", "verify"});
   EXPECT_EQ(broken.exitCode, 1);
   EXPECT_NE(broken.out.find("rows 2 to 2 are missing"), std::string::npos) << broken.out;
 }
@@ -217,22 +211,16 @@ namespace {
 
 TEST(AiboxctlKeys, InferenceKeysFromTheCliAndApi) {
   Agent agent;
-  std::vector<std::string> base{AIBOX_CTL_BIN, "--root", agent.root().string()};
-  auto with = [&base](std::vector<std::string> more) {
-    auto argv = base;
-    argv.insert(argv.end(), more.begin(), more.end());
-    return run(argv);
-  };
-  auto add = with({"keys", "add", "dify", "--models", "qwen2-7b,llama3-8b", "--rpm", "60", "--tpm",
-                   "100000", "--owner", "team-a"});
+  auto add = ctl(agent, {"keys", "add", "dify", "--models", "qwen2-7b,llama3-8b", "--rpm", "60",
+                         "--tpm", "100000", "--owner", "team-a"});
   ASSERT_EQ(add.exitCode, 0) << add.err;
   EXPECT_NE(add.out.find("sk-aibox-"), std::string::npos);
   EXPECT_NE(add.out.find("qwen2-7b,llama3-8b"), std::string::npos);
-  auto list = with({"keys", "ls"});
+  auto list = ctl(agent, {"keys", "ls"});
   EXPECT_NE(list.out.find("team-a"), std::string::npos) << list.out;
   EXPECT_NE(list.out.find("100000"), std::string::npos);
   EXPECT_EQ(list.out.find("sk-aibox-"), std::string::npos) << "never shown again";
-  auto json = boost::json::parse(with({"--json", "keys", "ls"}).out);
+  auto json = boost::json::parse(ctl(agent, {"--json", "keys", "ls"}).out);
   auto id = std::string(json.at("keys").at(0).at("id").as_string());
   auto bad = viaSocket(
       agent, {.method = "POST", .path = "/api/v1/keys", .body = R"({"name":"x","models":"all"})"});
@@ -243,9 +231,9 @@ TEST(AiboxctlKeys, InferenceKeysFromTheCliAndApi) {
                               .body = R"({"name":"x","requests_per_minute":0})"})
                 .status,
             400);
-  EXPECT_EQ(with({"keys", "add", "x", "--rpm", "many"}).exitCode, 2);
-  EXPECT_EQ(with({"keys", "rm", id}).exitCode, 0);
-  EXPECT_EQ(with({"keys", "rm", id}).exitCode, 1);
+  EXPECT_EQ(ctl(agent, {"keys", "add", "x", "--rpm", "many"}).exitCode, 2);
+  EXPECT_EQ(ctl(agent, {"keys", "rm", id}).exitCode, 0);
+  EXPECT_EQ(ctl(agent, {"keys", "rm", id}).exitCode, 1);
 }
 
 }  // namespace
