@@ -44,11 +44,6 @@ void addTokenRoutes(http::Router& router, Services& services);
 void addAuditRoutes(http::Router& router, Services& services);
 void addKeyRoutes(http::Router& router, Services& services);
 
-// Handlers, named so tests can call them directly.
-http::Response handleHealthGet(const http::Call& call);
-http::Response systemReport(db::Database& db, const AgentInfo& info);
-http::Response handleMetricsGet(const http::Call& call, const http::HttpMetrics& metrics);
-
 struct LoginRequest {
   std::string username;  // lower-cased
   std::string password;

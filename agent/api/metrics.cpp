@@ -2,6 +2,7 @@
 #include "aibox_build_info.hpp"
 
 namespace aibox::agent::api {
+namespace {
 
 http::Response handleMetricsGet(const http::Call& /*call*/, const http::HttpMetrics& metrics) {
   std::string text;
@@ -18,6 +19,8 @@ http::Response handleMetricsGet(const http::Call& /*call*/, const http::HttpMetr
   res.body() = std::move(text);
   return res;
 }
+
+}  // namespace
 
 void addMetricsRoutes(http::Router& router, Services& services) {
   router.add(http::Verb::get, "/metrics", "metrics:read", [&services](const http::Call& call) {

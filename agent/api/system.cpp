@@ -17,8 +17,6 @@ std::string hostName() {
   return name.data();
 }
 
-}  // namespace
-
 http::Response systemReport(db::Database& db, const AgentInfo& info) {
   auto stmt = db.prepare(
       "SELECT (SELECT COALESCE(MAX(version), 0) FROM schema_version), (SELECT COUNT(*) FROM "
@@ -39,6 +37,8 @@ http::Response systemReport(db::Database& db, const AgentInfo& info) {
   };
   return http::json(http::Status::ok, body);
 }
+
+}  // namespace
 
 void addSystemRoutes(http::Router& router, Services& services) {
   router.addAsync(

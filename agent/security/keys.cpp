@@ -21,10 +21,6 @@ const char* const kKeySchema =
 
 namespace {
 
-std::int64_t seconds(Clock::time_point t) {
-  return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
-}
-
 constexpr const char* kKeyColumns =
     "SELECT id, name, secret_hash, owner, models, requests_per_minute, tokens_per_minute, "
     "created_at, expires_at, last_used_at FROM inference_keys";
@@ -50,12 +46,12 @@ InferenceKey readKey(const db::Statement& row) {
   if (!row.isNull(6)) {
     k.tokensPerMinute = row.integer(6);
   }
-  k.created = Clock::time_point(std::chrono::seconds(row.integer(7)));
+  k.created = fromUnix(row.integer(7));
   if (!row.isNull(8)) {
-    k.expires = Clock::time_point(std::chrono::seconds(row.integer(8)));
+    k.expires = fromUnix(row.integer(8));
   }
   if (!row.isNull(9)) {
-    k.lastUsed = Clock::time_point(std::chrono::seconds(row.integer(9)));
+    k.lastUsed = fromUnix(row.integer(9));
   }
   return k;
 }
@@ -90,8 +86,8 @@ std::string createInferenceKey(db::Database& db, InferenceKey& key) {
   stmt.bind(5, json::serialize(models));
   bindOptional(stmt, 6, key.requestsPerMinute);
   bindOptional(stmt, 7, key.tokensPerMinute);
-  stmt.bind(8, seconds(key.created));
-  bindOptional(stmt, 9, key.expires ? std::optional(seconds(*key.expires)) : std::nullopt);
+  stmt.bind(8, unixSeconds(key.created));
+  bindOptional(stmt, 9, key.expires ? std::optional(unixSeconds(*key.expires)) : std::nullopt);
   stmt.step();
   return std::string(kKeyPrefix) + key.id + "-" + secret;
 }
@@ -131,7 +127,7 @@ std::optional<InferenceKey> checkInferenceKey(db::Database& db, std::string_view
     return std::nullopt;
   }
   db.prepare("UPDATE inference_keys SET last_used_at = ? WHERE id = ?")
-      .bind(1, seconds(now))
+      .bind(1, unixSeconds(now))
       .bind(2, id)
       .step();
   return record;

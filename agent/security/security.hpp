@@ -218,7 +218,9 @@ class Security final : public http::Authenticator {
   Lockout lockout;
   Sessions sessions;
   mutable Tokens tokens;
-  std::string dummyHash;  // verified against for unknown users, so they take as long
+  // Verified against for unknown users, so they take as long; read and written only on the
+  // hashing thread.
+  std::string dummyHash;
   std::filesystem::path initialPasswordFile;
   boost::asio::thread_pool hashing{1};  // scrypt is CPU and memory heavy: never on the loop
   // Called (from any thread) with a token id whose last use should be stored.
@@ -234,6 +236,10 @@ extern const char* const kKeySchema;
 // `security.initialPasswordFile` (0600) when there are no users, and loads live sessions and
 // tokens.
 void prepare(db::Database& db, Security& security);
+
+// Times as stored in SQLite: seconds since the epoch.
+std::int64_t unixSeconds(Clock::time_point t);
+Clock::time_point fromUnix(std::int64_t seconds);
 
 // Database writes that mirror the session and token tables.
 void storeSession(db::Database& db, const Session& session);

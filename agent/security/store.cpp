@@ -1,5 +1,7 @@
 #include <sys/stat.h>
 
+#include <boost/asio/post.hpp>
+
 #include "agent/security/security.hpp"
 #include "common/fs/fs.hpp"
 #include "common/log/log.hpp"
@@ -35,8 +37,6 @@ const char* const kTokenSchema =
     " expires_at INTEGER,"
     " last_used_at INTEGER)";
 
-namespace {
-
 std::int64_t unixSeconds(Clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
 }
@@ -44,6 +44,8 @@ std::int64_t unixSeconds(Clock::time_point t) {
 Clock::time_point fromUnix(std::int64_t seconds) {
   return Clock::time_point(std::chrono::seconds(seconds));
 }
+
+namespace {
 
 void bootstrapAdmin(db::Database& db, Security& security) {
   auto count = db.prepare("SELECT COUNT(*) FROM users");
@@ -144,7 +146,11 @@ void touchToken(db::Database& db, const std::string& id, Clock::time_point when)
 }
 
 void prepare(db::Database& db, Security& security) {
-  security.dummyHash = hashPassword(randomToken(16), security.policy.scryptLog2N);
+  // Made on the hashing thread, the only reader, before any login queued behind it: keeps a
+  // full-cost hash off the start-up path.
+  boost::asio::post(security.hashing, [&security] {
+    security.dummyHash = hashPassword(randomToken(16), security.policy.scryptLog2N);
+  });
   db.transaction([&security](db::Database& tx) {
     bootstrapAdmin(tx, security);
     loadSessions(tx, security);
