@@ -10,6 +10,7 @@
 
 #include "agent/api/api.hpp"
 #include "agent/audit/audit.hpp"
+#include "agent/hardware/hardware.hpp"
 #include "agent/migrations.hpp"
 #include "agent/security/security.hpp"
 #include "agent/systemd.hpp"
@@ -75,6 +76,7 @@ int run(const Settings& settings) {
   std::unique_ptr<api::Services> services;
   std::unique_ptr<audit::Log> auditLog;
   std::unique_ptr<http::Server> server;
+  std::unique_ptr<hardware::Service> hardware;
   std::string listening;
   try {
     prepareDirectories(settings.paths);
@@ -104,8 +106,11 @@ int run(const Settings& settings) {
     router.setAuthenticator(&security);
     auditLog = std::make_unique<audit::Log>(*database);
     router.setAuditor(auditLog.get());
-    services = std::make_unique<api::Services>(api::Services{info, *database, metrics, security});
+    hardware = std::make_unique<hardware::Service>(io, *database, settings.hardware);
+    services = std::make_unique<api::Services>(
+        api::Services{info, *database, metrics, security, hardware->state()});
     api::addRoutes(router, *services);
+    hardware->start();
   } catch (const std::exception& e) {
     log::error("aibox-agent cannot start", {{"error", e.what()}});
     return 1;
@@ -151,6 +156,7 @@ int run(const Settings& settings) {
   }
   io.run();
   extra.clear();
+  hardware->stop();
   // Finish work in flight in dependency order: hashing posts to the database worker, whose
   // tasks use the services and the session table.
   security.hashing.join();

@@ -3,6 +3,7 @@
 #include <array>
 
 #include "agent/audit/audit.hpp"
+#include "agent/hardware/hardware.hpp"
 #include "agent/security/security.hpp"
 
 namespace aibox::agent {
@@ -19,6 +20,7 @@ std::span<const db::Migration> migrations() {
       db::Migration{3, "API tokens", security::kTokenSchema},
       db::Migration{4, "audit log", audit::kSchema},
       db::Migration{5, "inference API keys", security::kKeySchema},
+      db::Migration{6, "hardware history and events", hardware::kSchema},
   };
   return kMigrations;
 }

@@ -110,6 +110,7 @@ po::options_description settingsDescription(Settings& s) {
         s.logLevel = *level;
       }), "debug, info, warning or error");
   // clang-format on
+  hardware::addSettings(d, s.hardware);
   return d;
 }
 
@@ -172,6 +173,7 @@ std::optional<Settings> loadSettings(int argc, const char* const* argv) {
   config::validate(vm, origins);
   s.tlsCertificate = s.paths.under(vm["tls.certificate"].as<std::string>());
   s.tlsKey = s.paths.under(vm["tls.key"].as<std::string>());
+  hardware::resolvePaths(vm, s.paths, s.hardware);
   return s;
 }
 

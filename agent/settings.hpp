@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 
+#include "agent/hardware/hardware.hpp"
 #include "agent/security/security.hpp"
 #include "common/config/config.hpp"
 #include "common/http/server.hpp"
@@ -24,6 +25,7 @@ struct Settings {
   log::Level logLevel = log::Level::info;
   security::Policy security;
   int auditRetentionDays = 90;
+  hardware::Settings hardware;
 };
 
 // Reads the command line and the config file. Returns nullopt after printing --help or

@@ -7,11 +7,13 @@
 #include <string>
 #include <variant>
 
+#include "agent/hardware/hardware.hpp"
 #include "agent/security/security.hpp"
 #include "common/config/config.hpp"
 #include "common/db/db.hpp"
 #include "common/http/http.hpp"
 #include "common/http/metrics.hpp"
+#include "common/time/time.hpp"
 
 namespace aibox::agent::api {
 
@@ -29,6 +31,7 @@ struct Services {
   db::Worker& database;
   const http::HttpMetrics& metrics;
   security::Security& security;
+  const hardware::State& hardware;
 };
 
 // Every route of the agent.
@@ -43,6 +46,7 @@ void addSessionRoutes(http::Router& router, Services& services);
 void addTokenRoutes(http::Router& router, Services& services);
 void addAuditRoutes(http::Router& router, Services& services);
 void addKeyRoutes(http::Router& router, Services& services);
+void addHardwareRoutes(http::Router& router, Services& services);
 
 struct LoginRequest {
   std::string username;  // lower-cased
@@ -51,8 +55,7 @@ struct LoginRequest {
 // The body of POST /api/v1/auth/login, or what is wrong with it.
 std::variant<LoginRequest, json::Problem> parseLogin(std::string_view body);
 
-// "2026-11-22T22:48:46Z"
-std::string isoTime(std::chrono::system_clock::time_point t);
+using time::isoTime;
 // Parses the body as a JSON object; on failure answers 400 and returns nullopt.
 std::optional<boost::json::object> bodyObject(const http::Call& call, const http::Reply& reply);
 // Runs `work` on the password-hashing thread. An exception there answers 503 and is logged,

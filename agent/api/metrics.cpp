@@ -4,7 +4,8 @@
 namespace aibox::agent::api {
 namespace {
 
-http::Response handleMetricsGet(const http::Call& /*call*/, const http::HttpMetrics& metrics) {
+http::Response handleMetricsGet(const http::Call& /*call*/, const http::HttpMetrics& metrics,
+                                const hardware::State& hardware) {
   std::string text;
   text.reserve(8192);
   text += "# HELP aibox_build_info Version and build of the running aibox-agent.\n";
@@ -13,6 +14,7 @@ http::Response handleMetricsGet(const http::Call& /*call*/, const http::HttpMetr
           http::labelValue(build::kBuildId) + "\"} 1\n";
   http::renderProcessMetrics(text);
   metrics.render(text);
+  hardware::renderMetrics(hardware.reports(), text);
   http::Response res{http::Status::ok, 11};
   res.set(boost::beast::http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
   res.set(boost::beast::http::field::cache_control, "no-store");
@@ -24,7 +26,7 @@ http::Response handleMetricsGet(const http::Call& /*call*/, const http::HttpMetr
 
 void addMetricsRoutes(http::Router& router, Services& services) {
   router.add(http::Verb::get, "/metrics", "metrics:read", [&services](const http::Call& call) {
-    return handleMetricsGet(call, services.metrics);
+    return handleMetricsGet(call, services.metrics, services.hardware);
   });
 }
 

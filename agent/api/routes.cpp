@@ -17,15 +17,7 @@ void addRoutes(http::Router& router, Services& services) {
   addTokenRoutes(router, services);
   addAuditRoutes(router, services);
   addKeyRoutes(router, services);
-}
-
-std::string isoTime(std::chrono::system_clock::time_point t) {
-  std::time_t secs = std::chrono::system_clock::to_time_t(t);
-  std::tm utc{};
-  gmtime_r(&secs, &utc);
-  std::array<char, 32> text{};
-  std::size_t n = std::strftime(text.data(), text.size(), "%Y-%m-%dT%H:%M:%SZ", &utc);
-  return {text.data(), n};
+  addHardwareRoutes(router, services);
 }
 
 std::optional<boost::json::object> bodyObject(const http::Call& call, const http::Reply& reply) {

@@ -14,25 +14,9 @@ constexpr const char* kAuditUsage =
     "  export [--since TIME] [--until TIME]\n"
     "                 every matching entry as JSON lines on stdout, oldest first\n";
 
-// "--actor x --limit 5" -> "?actor=x&limit=5"; nullopt (after a usage message) when malformed.
-std::optional<std::string> queryString(const std::vector<std::string>& args,
-                                       std::initializer_list<std::string_view> allowed) {
-  std::string query;
-  for (std::size_t i = 1; i < args.size(); i += 2) {
-    std::string_view option = args[i];
-    std::string_view name = option.starts_with("--") ? option.substr(2) : std::string_view();
-    if (std::find(allowed.begin(), allowed.end(), name) == allowed.end() || i + 1 >= args.size()) {
-      usage(kAuditUsage, "bad option '" + std::string(option) + "'");
-      return std::nullopt;
-    }
-    query += query.empty() ? "?" : "&";
-    query += std::string(name) + "=" + urlEncode(args[i + 1]);
-  }
-  return query;
-}
-
 int list(const Options& options, const std::vector<std::string>& args) {
-  auto query = queryString(args, {"actor", "action", "since", "until", "limit", "before"});
+  auto query =
+      queryString(args, {"actor", "action", "since", "until", "limit", "before"}, kAuditUsage);
   if (!query) {
     return kUsage;
   }
@@ -76,7 +60,7 @@ int verify(const Options& options) {
 }
 
 int exportLog(const Options& options, const std::vector<std::string>& args) {
-  auto query = queryString(args, {"since", "until", "actor", "action"});
+  auto query = queryString(args, {"since", "until", "actor", "action"}, kAuditUsage);
   if (!query) {
     return kUsage;
   }

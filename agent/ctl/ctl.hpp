@@ -57,6 +57,11 @@ int agentDown(const Options& options, const std::string& problem);
 std::optional<boost::json::value> callAgent(const Options& options, const std::string& method,
                                             const std::string& path, const std::string& body,
                                             int& exitCode);
+// "ls --actor x --limit 5" -> "?actor=x&limit=5" (args[0] is the subcommand); nullopt after a
+// usage message when an option is not in `allowed` or lacks its value.
+std::optional<std::string> queryString(const std::vector<std::string>& args,
+                                       std::initializer_list<std::string_view> allowed,
+                                       const char* usageText);
 // Percent-encodes a path segment or query value.
 std::string urlEncode(const std::string& text);
 // A field of an object as text ("-" when missing or null).
@@ -101,5 +106,6 @@ int sessionsCommand(const Options& options, const std::vector<std::string>& args
 int tokensCommand(const Options& options, const std::vector<std::string>& args);
 int keysCommand(const Options& options, const std::vector<std::string>& args);
 int auditCommand(const Options& options, const std::vector<std::string>& args);
+int hardwareCommand(const Options& options, const std::vector<std::string>& args);
 
 }  // namespace aibox::ctl

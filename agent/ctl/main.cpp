@@ -20,6 +20,7 @@ constexpr const char* kCommands =
     "  tokens     admin API tokens: ls, add, revoke\n"
     "  keys       inference API keys for applications: ls, add, rm\n"
     "  audit      the audit log: ls, verify, export\n"
+    "  hw         hardware health: sensors, gpus, power, events, history (--direct: no agent)\n"
     "\n"
     "Run 'aiboxctl COMMAND --help' for a command's options.\n"
     "Exit codes: 0 ok, 1 failed, 2 usage error, 3 agent unreachable.\n";
@@ -106,6 +107,9 @@ int main(int argc, char** argv) {
     }
     if (command == "audit") {
       return aibox::ctl::auditCommand(options, rest);
+    }
+    if (command == "hw" || command == "hardware") {
+      return aibox::ctl::hardwareCommand(options, rest);
     }
     std::cerr << "aiboxctl: unknown command '" << command << "'\n\n" << kCommands;
     return aibox::ctl::kUsage;

@@ -2,6 +2,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/json/parse.hpp>
 #include <iostream>
 
@@ -134,6 +135,23 @@ int agentDown(const Options& options, const std::string& problem) {
     std::cerr << "aiboxctl: " << problem << '\n';
   }
   return kAgentDown;
+}
+
+std::optional<std::string> queryString(const std::vector<std::string>& args,
+                                       std::initializer_list<std::string_view> allowed,
+                                       const char* usageText) {
+  std::string query;
+  for (std::size_t i = 1; i < args.size(); i += 2) {
+    std::string_view option = args[i];
+    std::string_view name = option.starts_with("--") ? option.substr(2) : std::string_view();
+    if (std::find(allowed.begin(), allowed.end(), name) == allowed.end() || i + 1 >= args.size()) {
+      usage(usageText, "bad option '" + std::string(option) + "'");
+      return std::nullopt;
+    }
+    query += query.empty() ? "?" : "&";
+    query += std::string(name) + "=" + urlEncode(args[i + 1]);
+  }
+  return query;
 }
 
 }  // namespace aibox::ctl

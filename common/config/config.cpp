@@ -79,16 +79,18 @@ void parseFile(const std::filesystem::path& file, const po::options_description&
       throw Error(where + ": malformed key '" + name + "'");
     }
     std::string key = section.empty() ? name : section + "." + name;
-    if (auto [it, inserted] = seenAt.emplace(key, number); !inserted) {
-      throw Error(where + ": key '" + key + "' is already set on line " +
-                  std::to_string(it->second) + ": keep one of them");
-    }
-    if (settings.find_nothrow(key, false) == nullptr) {
+    const auto* option = settings.find_nothrow(key, false);
+    if (option == nullptr) {
       throw Error(where + ": unknown key '" + key +
                   "': check the spelling and the [section]; "
                   "the known keys are listed by --help");
     }
-    if (origins.contains(key)) {
+    bool repeatable = option->semantic()->is_composing();
+    if (auto [it, inserted] = seenAt.emplace(key, number); !inserted && !repeatable) {
+      throw Error(where + ": key '" + key + "' is already set on line " +
+                  std::to_string(it->second) + ": keep one of them");
+    }
+    if (origins.contains(key) && origins.at(key).starts_with("command line")) {
       continue;  // set on the command line, which wins
     }
     po::parsed_options parsed(&settings);

@@ -64,6 +64,11 @@ Statement& Statement::bind(int index, std::string_view value) {
   return *this;
 }
 
+Statement& Statement::bindBlob(int index, std::string_view bytes) {
+  check(sqlite3_bind_blob64(stmt_, index, bytes.data(), bytes.size(), SQLITE_TRANSIENT));
+  return *this;
+}
+
 Statement& Statement::bind(int index, std::nullptr_t) {
   check(sqlite3_bind_null(stmt_, index));
   return *this;
@@ -95,6 +100,15 @@ std::int64_t Statement::integer(int column) const {
 
 double Statement::real(int column) const {
   return sqlite3_column_double(stmt_, column);
+}
+
+std::string_view Statement::blob(int column) const {
+  const void* p = sqlite3_column_blob(stmt_, column);
+  if (p == nullptr) {
+    return {};
+  }
+  return {static_cast<const char*>(p),
+          static_cast<std::size_t>(sqlite3_column_bytes(stmt_, column))};
 }
 
 std::string Statement::text(int column) const {

@@ -44,6 +44,7 @@ class Statement {
   Statement& bind(int index, double value);
   Statement& bind(int index, std::string_view value);
   Statement& bind(int index, std::nullptr_t);
+  Statement& bindBlob(int index, std::string_view bytes);
   Statement& bind(int index, int value) { return bind(index, static_cast<std::int64_t>(value)); }
   Statement& bind(int index, const char* value) { return bind(index, std::string_view(value)); }
 
@@ -56,6 +57,7 @@ class Statement {
   std::int64_t integer(int column) const;
   double real(int column) const;
   std::string text(int column) const;
+  std::string_view blob(int column) const;  // valid until the next step
 
  private:
   void check(int rc) const;
