@@ -108,7 +108,7 @@ int run(const Settings& settings) {
     router.setAuditor(auditLog.get());
     hardware = std::make_unique<hardware::Service>(io, *database, settings.hardware);
     services = std::make_unique<api::Services>(
-        api::Services{info, *database, metrics, security, hardware->state()});
+        api::Services{info, *database, metrics, security, hardware->state(), hardware->history()});
     api::addRoutes(router, *services);
     hardware->start();
   } catch (const std::exception& e) {

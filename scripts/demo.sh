@@ -17,7 +17,9 @@ ctl="$top/build/release/agent/ctl/aiboxctl"
 mkdir -p "$root/etc/aibox"
 [ -f "$root/etc/aibox/aibox.conf" ] || cp packaging/aibox.conf "$root/etc/aibox/aibox.conf"
 
-"$agent" --root "$root" --listen "$listen" &
+# The demo box has no sensors, GPUs or UPSes of its own: it watches the simulated box, and the
+# API, the CLI and /metrics all say "simulated".
+"$agent" --root "$root" --listen "$listen" --hardware.sources=sim &
 pid=$!
 stop() {
   trap - INT TERM EXIT
@@ -51,6 +53,8 @@ aibox demo is running (box root: $root)
               try: curl --cacert $cert https://localhost:$port/healthz
   Local CLI   $ctl --root $root status
               (add --json for machine output; the CLI is an admin as the same user)
+  Hardware    $ctl --root $root hw        (SIMULATED box: 8 GPUs, 2 PSUs, 2 UPSes)
+              $ctl --root $root hw gpus | hw power | hw sensors --watch | hw events
   Metrics     curl --unix-socket $root/run/aibox/agent.sock http://localhost/metrics
 
   Login       user admin, $login
@@ -58,4 +62,7 @@ aibox demo is running (box root: $root)
 Press Ctrl-C to stop.
 MSG
 "$ctl" --root "$root" status
+sleep 1
+echo
+"$ctl" --root "$root" hw
 wait "$pid"

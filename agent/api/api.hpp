@@ -32,6 +32,7 @@ struct Services {
   const http::HttpMetrics& metrics;
   security::Security& security;
   const hardware::State& hardware;
+  hardware::History& history;  // on the database worker only
 };
 
 // Every route of the agent.

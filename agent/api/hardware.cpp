@@ -112,8 +112,9 @@ void handleHistoryGet(const std::shared_ptr<const http::Call>& call, const http:
     return;
   }
   std::string sensor = std::string(call->param("chip")) + "/" + std::string(call->param("sensor"));
-  services.database.post([reply, sensor, query, now](db::Database& db) {
+  services.database.post([reply, sensor, query, now, &services](db::Database& db) {
     try {
+      services.history.flush(db);
       auto result = hardware::History::query(db, sensor, query, now);
       if (!result) {
         reply(http::error(http::Status::not_found, "not_found",

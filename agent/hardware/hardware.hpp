@@ -185,6 +185,8 @@ class Service {
   // Joins the sampler threads and writes the samples not yet written.
   void stop();
   const State& state() const { return state_; }
+  // For the database worker only: queries write what is pending first, so they are current.
+  History& history() { return *history_; }
 
  private:
   void receive(std::shared_ptr<const hwmon::Report> report);

@@ -309,7 +309,9 @@ std::vector<RouteSpec> routeTable() {
   agent::security::Security security{agent::security::Policy{}};
   http::HttpMetrics metrics;
   agent::api::AgentInfo info;
-  agent::api::Services services{info, worker, metrics, security};
+  agent::hardware::State hardware;
+  agent::hardware::History history;
+  agent::api::Services services{info, worker, metrics, security, hardware, history};
   http::Router router;
   agent::api::addRoutes(router, services);
   std::vector<RouteSpec> out;

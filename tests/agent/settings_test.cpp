@@ -76,5 +76,47 @@ TEST(AgentSettings, HelpAndVersionStopEarly) {
   EXPECT_NE(testing::internal::GetCapturedStdout().find("aibox-agent 0."), std::string::npos);
 }
 
+TEST(AgentSettings, HardwareSectionWithRepeatedUpsAndThresholds) {
+  test::TempDir root;
+  test::writeFile(root.path() / "etc/aibox/aibox.conf",
+                  "[hardware]\nsources = sim, nvml\nups = ups1@10.0.0.5:3493\n"
+                  "ups = ups2@localhost\npoll_interval = 0.5\n"
+                  "threshold = coretemp-*/temp*: warning_high=80, critical_high=95\n"
+                  "sysfs_root = /fake/sys\n");
+  auto s = load({"--root", root.path().string()});
+  ASSERT_TRUE(s);
+  const auto& hw = s->hardware;
+  EXPECT_EQ(hw.sources, (std::vector<std::string>{"sim", "nvml"}));
+  ASSERT_EQ(hw.upses.size(), 2u);
+  EXPECT_EQ(hw.upses[0].name, "ups1");
+  EXPECT_EQ(hw.upses[0].host, "10.0.0.5");
+  EXPECT_EQ(hw.upses[1].host, "localhost");
+  EXPECT_EQ(hw.upses[1].port, 3493);
+  EXPECT_EQ(hw.pollInterval, std::chrono::milliseconds(500));
+  EXPECT_EQ(hw.upsPollInterval, std::chrono::milliseconds(5000));
+  ASSERT_EQ(hw.overrides.size(), 1u);
+  EXPECT_EQ(hw.overrides[0].glob, "coretemp-*/temp*");
+  EXPECT_EQ(hw.overrides[0].thresholds.criticalHigh, 95);
+  EXPECT_EQ(hw.sysfsRoot, root.path() / "fake/sys");
+}
+
+TEST(AgentSettings, BadHardwareSettingsNameTheKeyAndTheFix) {
+  test::TempDir root;
+  auto expectError = [&root](const std::string& arg, const std::string& text) {
+    try {
+      load({"--root", root.path().string(), arg});
+      ADD_FAILURE() << arg << " was accepted";
+    } catch (const config::Error& e) {
+      EXPECT_NE(std::string(e.what()).find(text), std::string::npos) << e.what();
+    }
+  };
+  expectError("--hardware.sources=libsensors,bogus", "'bogus' is not a source");
+  expectError("--hardware.ups=ups1@host:99999", "NAME@HOST:PORT");
+  expectError("--hardware.threshold=cpu*: warning_high=hot",
+              "'warning_high=hot' is not KEY=NUMBER");
+  expectError("--hardware.threshold=cpu*: bogus=1", "is not one of warning_low");
+  expectError("--hardware.poll_interval=0", "between 0.1 and 3600");
+}
+
 }  // namespace
 }  // namespace aibox::agent
