@@ -5,7 +5,10 @@ function(aibox_warnings target)
                                            -Wold-style-cast -Wcast-align -Wunused -Woverloaded-virtual
                                            -Wformat=2
                                            # designated initializers rely on member defaults
-                                           -Wno-missing-field-initializers)
+                                           -Wno-missing-field-initializers
+                                           # GCC 12 at -O3 flags "literal" + std::string as an
+                                           # overlapping memcpy (GCC bug 105329, a false positive)
+                                           -Wno-restrict)
   if(AIBOX_WERROR)
     target_compile_options(${target} PRIVATE -Werror)
   endif()

@@ -136,7 +136,7 @@ std::optional<ThresholdOverride> parseThresholdOverride(std::string_view text, s
     auto value = equals == std::string_view::npos ? std::nullopt
                                                   : parseNumber(trim(item.substr(equals + 1)));
     if (!value) {
-      error = "'" + std::string(item) + "' is not KEY=NUMBER";
+      error = std::string(item).insert(0, "'") + "' is not KEY=NUMBER";
       return std::nullopt;
     }
     auto& t = result.thresholds;
@@ -151,7 +151,7 @@ std::optional<ThresholdOverride> parseThresholdOverride(std::string_view text, s
     } else if (key == "hysteresis" && *value >= 0) {
       t.hysteresis = value;
     } else {
-      error = "'" + std::string(key) +
+      error = std::string(key).insert(0, "'") +
               "' is not one of warning_low, warning_high, critical_low, critical_high, "
               "hysteresis (>= 0)";
       return std::nullopt;
