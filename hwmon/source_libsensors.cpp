@@ -1,5 +1,6 @@
 // lm-sensors' libsensors: chips, features and subfeatures with the labels and compute lines of
 // sensors.conf. Fan PWM, which libsensors does not expose, is read from the chip's sysfs dir.
+#include <sensors/error.h>
 #include <sensors/sensors.h>
 
 #include <array>
@@ -9,6 +10,7 @@
 #include <cstring>
 #include <memory>
 #include <stdexcept>
+#include <string>
 
 #include "hwmon/hwmon.hpp"
 
@@ -22,7 +24,9 @@ struct FeatureKind {
   sensors_subfeature_type min, max, lcrit, crit;
 };
 
-constexpr auto kNone = static_cast<sensors_subfeature_type>(-1);
+// libsensors' own "no such subfeature": -1 would be outside the enum's range, which is undefined
+// behaviour to load (UBSan stops the tests on it).
+constexpr auto kNone = SENSORS_SUBFEATURE_UNKNOWN;
 
 constexpr std::array kFeatures{
     FeatureKind{SENSORS_FEATURE_TEMP,
@@ -96,6 +100,29 @@ std::optional<double> limit(const sensors_chip_name* chip, const sensors_feature
 // libsensors' one process-wide state.
 bool gLoaded = false;
 
+// libsensors reports what is wrong in sensors.conf only through a callback (by default to
+// stderr). While it starts, the messages are also kept for the problem the source reports.
+std::string gParseErrors;
+void (*gDefaultParseError)(const char*, const char*, int) = nullptr;
+
+void keepParseError(const char* error, const char* file, int line) {
+  gParseErrors += (gParseErrors.empty() ? "" : "; ") + std::string("line ") + std::to_string(line) +
+                  ": " + (error != nullptr ? error : "error");
+  if (gDefaultParseError != nullptr) {
+    gDefaultParseError(error, file, line);
+  }
+}
+
+int initLibsensors(FILE* config, std::string& parseErrors) {
+  gParseErrors.clear();
+  gDefaultParseError = sensors_parse_error_wfn;
+  sensors_parse_error_wfn = keepParseError;
+  int rc = sensors_init(config);
+  sensors_parse_error_wfn = gDefaultParseError;
+  parseErrors = std::move(gParseErrors);
+  return rc;
+}
+
 class LibsensorsSource final : public Source {
  public:
   explicit LibsensorsSource(const LibsensorsOptions& options) {
@@ -111,23 +138,28 @@ class LibsensorsSource final : public Source {
         return;
       }
     }
-    int rc = sensors_init(config);
+    std::string parseErrors;
+    int rc = initLibsensors(config, parseErrors);
     if (config != nullptr) {
       std::fclose(config);
     }
     if (rc != 0) {
-      problem_ = "libsensors cannot start (error " + std::to_string(rc) +
+      problem_ = "libsensors cannot start (" + std::string(sensors_strerror(rc)) +
+                 (parseErrors.empty() ? "" : ", " + parseErrors) +
                  "): check the sensors configuration" +
                  (options.config ? " " + options.config->string() : std::string());
       sensors_cleanup();
       return;
     }
     gLoaded = true;
+    loaded_ = true;
   }
   LibsensorsSource(const LibsensorsSource&) = delete;
   LibsensorsSource& operator=(const LibsensorsSource&) = delete;
   ~LibsensorsSource() override {
-    if (gLoaded) {
+    // Only the source that started libsensors may stop it: one that failed to start must not
+    // tear down the state of the one made after it.
+    if (loaded_) {
       sensors_cleanup();
       gLoaded = false;
     }
@@ -212,6 +244,7 @@ class LibsensorsSource final : public Source {
   }
 
   std::optional<std::string> problem_;
+  bool loaded_ = false;
 };
 
 }  // namespace

@@ -1,4 +1,5 @@
 // UPSes through NUT's upsd, with NUT's own client library (libupsclient).
+#include <pthread.h>
 #include <sys/time.h>
 
 #include <cstdint>
@@ -7,6 +8,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <csignal>
 #include <map>
 #include <sstream>
 
@@ -37,16 +39,52 @@ std::string text(const std::map<std::string, std::string>& vars, const std::stri
   return it == vars.end() ? std::string() : it->second;
 }
 
+// libupsclient writes with plain write(2): writing to a connection upsd has dropped (upsd
+// restarted or killed) raises SIGPIPE, whose default action ends the whole process. SIGPIPE is
+// blocked on this thread while libupsclient runs, and one raised meanwhile is taken back before
+// the old mask returns; the failed write is then an error like any other.
+class SigpipeBlocked {
+ public:
+  SigpipeBlocked() {
+    ::sigemptyset(&pipe_);
+    ::sigaddset(&pipe_, SIGPIPE);
+    sigset_t pending;
+    ::sigpending(&pending);
+    pendingBefore_ = ::sigismember(&pending, SIGPIPE) == 1;
+    ::pthread_sigmask(SIG_BLOCK, &pipe_, &previous_);
+  }
+  SigpipeBlocked(const SigpipeBlocked&) = delete;
+  SigpipeBlocked& operator=(const SigpipeBlocked&) = delete;
+  ~SigpipeBlocked() {
+    sigset_t pending;
+    ::sigpending(&pending);
+    if (!pendingBefore_ && ::sigismember(&pending, SIGPIPE) == 1) {
+      timespec noWait{};
+      ::sigtimedwait(&pipe_, nullptr, &noWait);
+    }
+    ::pthread_sigmask(SIG_SETMASK, &previous_, nullptr);
+  }
+
+ private:
+  sigset_t pipe_{};
+  sigset_t previous_{};
+  bool pendingBefore_ = false;
+};
+
 // One UPS and its connection to upsd, kept open between polls.
 class UpsLink {
  public:
   explicit UpsLink(UpsAddress address) : address_(std::move(address)) {}
   UpsLink(const UpsLink&) = delete;
   UpsLink& operator=(const UpsLink&) = delete;
-  ~UpsLink() { disconnect(); }
+  ~UpsLink() {
+    SigpipeBlocked blocked;
+    disconnect();
+  }
 
   // All of the UPS's variables, or nullopt with `error` set.
   std::optional<std::map<std::string, std::string>> variables(std::string& error) {
+    SigpipeBlocked blocked;
     if (!connected_) {
       timeval timeout{2, 0};
       if (::upscli_tryconnect(&connection_, address_.host.c_str(),
