@@ -75,6 +75,12 @@ agent_rps=$(measure "$agent_url" -H "Authorization: Bearer $token")
 node_rps=$(measure "http://127.0.0.1:$node_port/metrics")
 agent_rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$agent_pid/status")
 node_rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$node_pid/status")
+# Private memory (what the process alone costs the box): RSS less the pages of shared
+# libraries that other processes map too. node_exporter is one static binary, so for it the
+# two are nearly the same; the agent's RSS is mostly libcrypto, libstdc++, libc and SQLite.
+uss() { awk '/^Private_(Clean|Dirty):/ {s += $2} END {print s}' "/proc/$1/smaps_rollup"; }
+agent_uss=$(uss "$agent_pid")
+node_uss=$(uss "$node_pid")
 
 # 24-hour history of one sensor (the minute tier, 720 points), best and median of 10.
 query="http://127.0.0.1:$agent_port/api/v1/hardware/sensors/bench-virtual-0/temp1/history?from=$(( $(date +%s) - 86400 ))"
@@ -93,14 +99,15 @@ sleep "$idle"
 cpu_after=$(awk '{print $14 + $15}' "/proc/$agent_pid/stat")
 
 awk -v ar="$agent_rps" -v nr="$node_rps" -v arss="$agent_rss" -v nrss="$node_rss" \
+    -v auss="$agent_uss" -v nuss="$node_uss" \
     -v c0="$cpu_before" -v c1="$cpu_after" -v ticks="$ticks" -v idle="$idle" \
     -v qms="$query_ms" -v points="$points" -v dbb="$db_bytes" -v fill="$fill_s" -v n="$sensors" '
 BEGIN {
   ratio = ar / nr; rss = arss / nrss; cpu = (c1 - c0) / ticks / idle * 100; dbmb = dbb / 1048576
-  printf "%-36s %12s %10s\n", "GET /metrics", "scrapes/s", "RSS MB"
-  printf "%-36s %12.0f %10.1f\n", "aibox-agent", ar, arss / 1024
-  printf "%-36s %12.0f %10.1f\n", "prometheus-node-exporter", nr, nrss / 1024
-  printf "ratio agent/node_exporter: %.1fx scrapes/s, %.2fx RSS\n", ratio, rss
+  printf "%-36s %12s %10s %12s\n", "GET /metrics", "scrapes/s", "RSS MB", "private MB"
+  printf "%-36s %12.0f %10.1f %12.1f\n", "aibox-agent", ar, arss / 1024, auss / 1024
+  printf "%-36s %12.0f %10.1f %12.1f\n", "prometheus-node-exporter", nr, nrss / 1024, nuss / 1024
+  printf "ratio agent/node_exporter: %.1fx scrapes/s, %.2fx RSS, %.2fx private memory\n", ratio, rss, auss / nuss
   printf "agent CPU idle: %.2f %% of a core\n", cpu
   printf "24 h history query: %.1f ms median (%d points)\n", qms, points
   printf "DB after 30 days of %d sensors: %.0f MB (written in %s s)\n", n, dbmb, fill

@@ -160,23 +160,25 @@ void History::maintain(db::Database& db, std::int64_t now) {
   std::int64_t hour = floorDiv(now, 3600);
   db.transaction([now, hour](db::Database& d) {
     // Roll up from the newest hour already there (it may have been partial) to the current one.
-    auto newest = d.prepare("SELECT max(hour) FROM hw_hours");
-    newest.step();
-    std::int64_t from = newest.isNull(0) ? floorDiv(now - kMinuteKeep, 3600) : newest.integer(0);
-    d.prepare(
-         "INSERT OR REPLACE INTO hw_hours(sensor, hour, min, avg, max, count) "
-         "SELECT sensor, minute / 60, min(min), sum(avg * count) / sum(count), max(max), "
-         "sum(count) FROM hw_minutes WHERE minute >= ? AND minute < ? GROUP BY sensor, minute / 60")
-        .bind(1, from * 60)
-        .bind(2, (hour + 1) * 60)
-        .step();
-    // Per sensor, so each delete walks the primary key instead of the whole table.
+    // Sensor by sensor, so each statement walks the primary key instead of the whole table.
+    auto newest = d.prepare("SELECT max(hour) FROM hw_hours WHERE sensor = ?");
+    auto rollUp = d.prepare(
+        "INSERT OR REPLACE INTO hw_hours(sensor, hour, min, avg, max, count) "
+        "SELECT sensor, minute / 60, min(min), sum(avg * count) / sum(count), max(max), "
+        "sum(count) FROM hw_minutes WHERE sensor = ?1 AND minute >= ?2 AND minute < ?3 "
+        "GROUP BY minute / 60");
     auto sensors = d.prepare("SELECT id FROM hw_sensors");
     auto dropSamples = d.prepare("DELETE FROM hw_samples WHERE sensor = ? AND minute < ?");
     auto dropMinutes = d.prepare("DELETE FROM hw_minutes WHERE sensor = ? AND minute < ?");
     auto dropHours = d.prepare("DELETE FROM hw_hours WHERE sensor = ? AND hour < ?");
     while (sensors.step()) {
       auto id = sensors.integer(0);
+      newest.bind(1, id).step();
+      std::int64_t from =
+          newest.isNull(0) ? floorDiv(now - kMinuteKeep, 3600) : newest.integer(0);
+      newest.reset();
+      rollUp.bind(1, id).bind(2, from * 60).bind(3, (hour + 1) * 60).step();
+      rollUp.reset();
       dropSamples.bind(1, id).bind(2, floorDiv(now - kRawKeep, 60)).step();
       dropSamples.reset();
       dropMinutes.bind(1, id).bind(2, floorDiv(now - kMinuteKeep, 60)).step();
