@@ -16,22 +16,7 @@ idle=${IDLE:-60}
 sensors=${SENSORS:-200}
 build=${AIBOX_BUILD:-$top/build/release}
 
-"$top/scripts/install-deps.sh"
-if [ ! -x "$build/agent/aibox-agent" ] || [ ! -x "$build/bench/aibox-bench-history-fill" ]; then
-  (cd "$top" && cmake --preset release >/dev/null && cmake --build --preset release)
-fi
-agent="$build/agent/aibox-agent"
-ctl="$build/agent/ctl/aiboxctl"
-
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. "$top/bench/common.sh"
 
 echo "bench: writing 30 days of synthetic history for $sensors sensors"
 mkdir -p "$work/root/var/lib/aibox"
@@ -40,17 +25,7 @@ fill_s=$( { /usr/bin/time -f %e "$build/bench/aibox-bench-history-fill" "$db" "$
 db_bytes=$(( $(stat -c %s "$db") + $(stat -c %s "$db-wal" 2>/dev/null || echo 0) ))
 
 # The agent on the simulated box, grown to >= 200 sensors, TLS off on loopback.
-"$agent" --root "$work/root" --listen 127.0.0.1:0 --tls.enabled=false \
-  --hardware.sources=sim --hardware.sim_sensors=100 2>"$work/agent.log" &
-agent_pid=$!
-pids+=("$agent_pid")
-agent_port=""
-for _ in $(seq 1 100); do
-  agent_port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$work/agent.log" | head -n1)
-  [ -n "$agent_port" ] && break
-  sleep 0.1
-done
-[ -n "$agent_port" ] || { cat "$work/agent.log" >&2; echo "bench: the agent did not start" >&2; exit 1; }
+start_agent --hardware.sources=sim --hardware.sim_sensors=100
 token=$("$ctl" --root "$work/root" --json tokens add bench --role viewer |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
 sleep 2

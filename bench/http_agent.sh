@@ -13,33 +13,10 @@ duration=${DURATION:-10}
 connections=${CONNECTIONS:-64}
 build=${AIBOX_BUILD:-$top/build/release}
 
-"$top/scripts/install-deps.sh"
-if [ ! -x "$build/agent/aibox-agent" ]; then
-  (cd "$top" && cmake --preset release >/dev/null && cmake --build --preset release)
-fi
-
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. "$top/bench/common.sh"
 
 # The agent, TLS off, in a temp root.
-"$build/agent/aibox-agent" --root "$work/root" --listen 127.0.0.1:0 --tls.enabled=false 2>"$work/agent.log" &
-agent_pid=$!
-pids+=("$agent_pid")
-agent_port=""
-for _ in $(seq 1 100); do
-  agent_port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$work/agent.log" | head -n1)
-  [ -n "$agent_port" ] && break
-  sleep 0.1
-done
-[ -n "$agent_port" ] || { cat "$work/agent.log" >&2; echo "bench: the agent did not start" >&2; exit 1; }
+start_agent
 
 # nginx with the same body bytes and content type.
 mkdir -p "$work/www"

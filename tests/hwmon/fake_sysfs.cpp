@@ -1,42 +1,10 @@
 #include "tests/hwmon/fake_sysfs.hpp"
 
-#include <cstdlib>
-#include <fstream>
-#include <sstream>
-#include <stdexcept>
+#include <system_error>
 
 namespace aibox::hwmon::test {
 
 namespace stdfs = std::filesystem;
-
-TempDir::TempDir() {
-  std::string pattern = (stdfs::temp_directory_path() / "aibox-hwmon-XXXXXX").string();
-  if (::mkdtemp(pattern.data()) == nullptr) {
-    throw std::runtime_error("mkdtemp failed for " + pattern);
-  }
-  path_ = pattern;
-}
-
-TempDir::~TempDir() {
-  std::error_code ec;
-  stdfs::remove_all(path_, ec);
-}
-
-void writeFile(const stdfs::path& path, const std::string& text) {
-  stdfs::create_directories(path.parent_path());
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << text;
-  if (!out) {
-    throw std::runtime_error("cannot write " + path.string());
-  }
-}
-
-std::string readFile(const stdfs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 stdfs::path addHwmon(const stdfs::path& root, int index, const std::string& name,
                      const FakeDevice& device, const Attributes& attributes) {

@@ -8,24 +8,13 @@
 #include <utility>
 #include <vector>
 
+#include "tests/support/files.hpp"
+
 namespace aibox::hwmon::test {
 
-// A directory under /tmp removed with everything in it. tests/support has the same helper, but
-// its library pulls in the agent build, which these library tests must not wait for.
-class TempDir {
- public:
-  TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir();
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
-
-void writeFile(const std::filesystem::path& path, const std::string& text);
-std::string readFile(const std::filesystem::path& path);
+using aibox::test::readFile;
+using aibox::test::TempDir;
+using aibox::test::writeFile;
 
 using Attributes = std::vector<std::pair<std::string, std::string>>;
 

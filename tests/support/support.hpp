@@ -11,22 +11,9 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/files.hpp"
+
 namespace aibox::test {
-
-class TempDir {
- public:
-  TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir();
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
-
-void writeFile(const std::filesystem::path& path, const std::string& text);
-std::string readFile(const std::filesystem::path& path);
 
 struct AgentOptions {
   std::vector<std::string> args;          // appended to --root and --listen
