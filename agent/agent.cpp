@@ -12,6 +12,7 @@
 #include "agent/audit/audit.hpp"
 #include "agent/hardware/hardware.hpp"
 #include "agent/migrations.hpp"
+#include "agent/models/models.hpp"
 #include "agent/security/security.hpp"
 #include "agent/systemd.hpp"
 #include "aibox_build_info.hpp"
@@ -77,6 +78,8 @@ int run(const Settings& settings) {
   std::unique_ptr<audit::Log> auditLog;
   std::unique_ptr<http::Server> server;
   std::unique_ptr<hardware::Service> hardware;
+  std::unique_ptr<models::Store> store;
+  std::unique_ptr<models::Jobs> jobs;
   std::string listening;
   try {
     prepareDirectories(settings.paths);
@@ -96,6 +99,10 @@ int run(const Settings& settings) {
     auto db = openDatabase(settings.paths);
     security.initialPasswordFile = settings.paths.stateDir() / "initial-admin-password";
     security::prepare(db, security);
+    store = std::make_unique<models::Store>(settings.paths, settings.models);
+    for (const auto& done : store->reconcile(db)) {
+      log::info("model store: " + done);
+    }
     database = std::make_unique<db::Worker>(std::move(db));
     security.sessions.onExpired([&database](std::vector<std::string> ids) {
       database->post([ids = std::move(ids)](db::Database& d) { security::deleteSessions(d, ids); });
@@ -107,8 +114,10 @@ int run(const Settings& settings) {
     auditLog = std::make_unique<audit::Log>(*database);
     router.setAuditor(auditLog.get());
     hardware = std::make_unique<hardware::Service>(io, *database, settings.hardware);
-    services = std::make_unique<api::Services>(
-        api::Services{info, *database, metrics, security, hardware->state(), hardware->history()});
+    jobs = std::make_unique<models::Jobs>(*store, *database);
+    database->post([&jobs](db::Database& d) { jobs->resumeInterrupted(d); });
+    services = std::make_unique<api::Services>(api::Services{
+        info, *database, metrics, security, hardware->state(), hardware->history(), *store, *jobs});
     api::addRoutes(router, *services);
     hardware->start();
   } catch (const std::exception& e) {
@@ -157,6 +166,7 @@ int run(const Settings& settings) {
   io.run();
   extra.clear();
   hardware->stop();
+  jobs.reset();  // stops imports in flight; they restart at the next start
   // Finish work in flight in dependency order: hashing posts to the database worker, whose
   // tasks use the services and the session table.
   security.hashing.join();

@@ -4,6 +4,7 @@
 
 #include "agent/audit/audit.hpp"
 #include "agent/hardware/hardware.hpp"
+#include "agent/models/models.hpp"
 #include "agent/security/security.hpp"
 
 namespace aibox::agent {
@@ -21,6 +22,7 @@ std::span<const db::Migration> migrations() {
       db::Migration{4, "audit log", audit::kSchema},
       db::Migration{5, "inference API keys", security::kKeySchema},
       db::Migration{6, "hardware history and events", hardware::kSchema},
+      db::Migration{7, "model store", models::kSchema},
   };
   return kMigrations;
 }

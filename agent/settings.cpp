@@ -111,6 +111,7 @@ po::options_description settingsDescription(Settings& s) {
       }), "debug, info, warning or error");
   // clang-format on
   hardware::addSettings(d, s.hardware);
+  models::addSettings(d, s.models);
   return d;
 }
 

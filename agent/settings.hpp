@@ -6,6 +6,7 @@
 #include <string>
 
 #include "agent/hardware/hardware.hpp"
+#include "agent/models/models.hpp"
 #include "agent/security/security.hpp"
 #include "common/config/config.hpp"
 #include "common/http/server.hpp"
@@ -26,6 +27,7 @@ struct Settings {
   security::Policy security;
   int auditRetentionDays = 90;
   hardware::Settings hardware;
+  models::Settings models;
 };
 
 // Reads the command line and the config file. Returns nullopt after printing --help or

@@ -8,6 +8,7 @@
 #include <variant>
 
 #include "agent/hardware/hardware.hpp"
+#include "agent/models/models.hpp"
 #include "agent/security/security.hpp"
 #include "common/config/config.hpp"
 #include "common/db/db.hpp"
@@ -33,6 +34,8 @@ struct Services {
   security::Security& security;
   const hardware::State& hardware;
   hardware::History& history;  // on the database worker only
+  models::Store& store;
+  models::Jobs& jobs;
 };
 
 // Every route of the agent.
@@ -48,6 +51,8 @@ void addTokenRoutes(http::Router& router, Services& services);
 void addAuditRoutes(http::Router& router, Services& services);
 void addKeyRoutes(http::Router& router, Services& services);
 void addHardwareRoutes(http::Router& router, Services& services);
+void addModelRoutes(http::Router& router, Services& services);
+void addJobRoutes(http::Router& router, Services& services);
 
 struct LoginRequest {
   std::string username;  // lower-cased

@@ -1,6 +1,8 @@
 // /api/v1/hardware: overall health, sensors, GPUs, power (PSUs and UPSes), history and events.
 // Everything needs hardware:read.
 #include <boost/url/parse.hpp>
+#include <charconv>
+#include <limits>
 
 #include "agent/api/api.hpp"
 
@@ -156,19 +158,27 @@ void handleEventsGet(const std::shared_ptr<const http::Call>& call, const http::
   if (auto it = params->find("subject"); it != params->end()) {
     query.subject = it->second;
   }
-  for (const char* key : {"limit", "before"}) {
-    auto it = params->find(key);
-    if (it == params->end()) {
-      continue;
-    }
-    auto n = time::parseTime(it->second);  // a plain integer
-    if (!n || *n < 1 || (std::string_view(key) == "limit" && *n > 1000) ||
-        it->second.find('T') != std::string::npos) {
-      reply(invalid(key, std::string("parameter '") + key + "' must be a positive integer" +
-                             (std::string_view(key) == "limit" ? " up to 1000" : "")));
+  auto positive = [&params](const char* key, std::int64_t most) -> std::optional<std::int64_t> {
+    const auto& text = params->at(key);
+    std::int64_t n = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+    bool ok = ec == std::errc() && end == text.data() + text.size() && n >= 1 && n <= most;
+    return ok ? std::optional(n) : std::nullopt;
+  };
+  if (params->contains("limit")) {
+    auto limit = positive("limit", 1000);
+    if (!limit) {
+      reply(invalid("limit", "parameter 'limit' must be an integer from 1 to 1000"));
       return;
     }
-    (std::string_view(key) == "limit" ? query.limit : query.before.emplace()) = *n;
+    query.limit = *limit;
+  }
+  if (params->contains("before")) {
+    query.before = positive("before", std::numeric_limits<std::int64_t>::max());
+    if (!query.before) {
+      reply(invalid("before", "parameter 'before' must be an event id (next_before of a page)"));
+      return;
+    }
   }
   services.database.post([reply, query](db::Database& db) {
     try {

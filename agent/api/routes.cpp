@@ -18,6 +18,8 @@ void addRoutes(http::Router& router, Services& services) {
   addAuditRoutes(router, services);
   addKeyRoutes(router, services);
   addHardwareRoutes(router, services);
+  addModelRoutes(router, services);
+  addJobRoutes(router, services);
 }
 
 std::optional<boost::json::object> bodyObject(const http::Call& call, const http::Reply& reply) {

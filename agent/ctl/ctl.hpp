@@ -107,5 +107,6 @@ int tokensCommand(const Options& options, const std::vector<std::string>& args);
 int keysCommand(const Options& options, const std::vector<std::string>& args);
 int auditCommand(const Options& options, const std::vector<std::string>& args);
 int hardwareCommand(const Options& options, const std::vector<std::string>& args);
+int modelsCommand(const Options& options, const std::vector<std::string>& args);
 
 }  // namespace aibox::ctl

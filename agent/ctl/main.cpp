@@ -21,6 +21,7 @@ constexpr const char* kCommands =
     "  keys       inference API keys for applications: ls, add, rm\n"
     "  audit      the audit log: ls, verify, export\n"
     "  hw         hardware health: sensors, gpus, power, events, history (--direct: no agent)\n"
+    "  models     the model store: ls, show, import, verify, rm, jobs, cancel\n"
     "\n"
     "Run 'aiboxctl COMMAND --help' for a command's options.\n"
     "Exit codes: 0 ok, 1 failed, 2 usage error, 3 agent unreachable.\n";
@@ -107,6 +108,9 @@ int main(int argc, char** argv) {
     }
     if (command == "audit") {
       return aibox::ctl::auditCommand(options, rest);
+    }
+    if (command == "models") {
+      return aibox::ctl::modelsCommand(options, rest);
     }
     if (command == "hw" || command == "hardware") {
       return aibox::ctl::hardwareCommand(options, rest);

@@ -44,6 +44,9 @@ void addSettings(po::options_description& d, Settings& s) {
         ->notifier([&s](const std::string& v) {
           s.sources = splitList(v);
           for (const auto& name : s.sources) {
+            if (std::count(s.sources.begin(), s.sources.end(), name) > 1) {
+              throw config::InvalidValue("hardware.sources", "'" + name + "' is listed twice");
+            }
             if (std::find(kSourceNames.begin(), kSourceNames.end(), name) == kSourceNames.end()) {
               throw config::InvalidValue("hardware.sources", "'" + name +
                   "' is not a source: use libsensors, sysfs, nvml, nut or sim (the simulated box)");

@@ -311,7 +311,9 @@ std::vector<RouteSpec> routeTable() {
   agent::api::AgentInfo info;
   agent::hardware::State hardware;
   agent::hardware::History history;
-  agent::api::Services services{info, worker, metrics, security, hardware, history};
+  agent::models::Store store(config::Paths(dir.path()), {});
+  agent::models::Jobs jobs(store, worker);
+  agent::api::Services services{info, worker, metrics, security, hardware, history, store, jobs};
   http::Router router;
   agent::api::addRoutes(router, services);
   std::vector<RouteSpec> out;

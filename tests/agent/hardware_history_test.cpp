@@ -28,9 +28,7 @@ hwmon::Report report(std::int64_t t, std::optional<double> value) {
 
 class HistoryTest : public ::testing::Test {
  protected:
-  HistoryTest() : db(db::Database::open(dir.path() / "aibox.db")) {
-    db::migrate(db, migrations());
-  }
+  HistoryTest() : db(db::Database::open(dir.path() / "aibox.db")) { db::migrate(db, migrations()); }
   std::int64_t count(const char* table) {
     auto s = db.prepare(std::string("SELECT count(*) FROM ") + table);
     s.step();
@@ -99,8 +97,8 @@ TEST_F(HistoryTest, MaintenanceRollsUpHoursAndDropsRowsPastTheirAge) {
   history.record(report(kNow - History::kMinuteKeep - 120, 2));  // minute too old
   history.flush(db);
   history.maintain(db, kNow);
-  auto hours = History::query(db, "chip-virtual-0/temp1", {hourStart, hourStart + 3599, 3600},
-                              kNow);
+  auto hours =
+      History::query(db, "chip-virtual-0/temp1", {hourStart, hourStart + 3599, 3600}, kNow);
   ASSERT_TRUE(hours);
   EXPECT_EQ(hours->tier, "hour");
   ASSERT_EQ(hours->points.size(), 1u);
@@ -112,9 +110,9 @@ TEST_F(HistoryTest, MaintenanceRollsUpHoursAndDropsRowsPastTheirAge) {
   auto oldMinutes = db.prepare("SELECT count(*) FROM hw_minutes WHERE minute < ?");
   oldMinutes.bind(1, (kNow - History::kMinuteKeep) / 60).step();
   EXPECT_EQ(oldMinutes.integer(0), 0);
-  auto keptMinute = History::query(
-      db, "chip-virtual-0/temp1",
-      {kNow - History::kRawKeep - 180, kNow - History::kRawKeep - 60, 60}, kNow);
+  auto keptMinute =
+      History::query(db, "chip-virtual-0/temp1",
+                     {kNow - History::kRawKeep - 180, kNow - History::kRawKeep - 60, 60}, kNow);
   ASSERT_TRUE(keptMinute);
   EXPECT_EQ(keptMinute->points.size(), 1u);
 }
@@ -126,8 +124,8 @@ TEST_F(HistoryTest, TheQueryPicksTheFinestTierThatCoversTheRange) {
   auto pick = [this](std::int64_t from, std::int64_t step) {
     return History::query(db, "chip-virtual-0/temp1", {from, kNow, step}, kNow)->tier;
   };
-  EXPECT_EQ(pick(kNow - 3600, 0), "raw");        // an hour: 5 s points from raw samples
-  EXPECT_EQ(pick(kNow - 86400, 0), "minute");    // a day: 2-minute points
+  EXPECT_EQ(pick(kNow - 3600, 0), "raw");           // an hour: 5 s points from raw samples
+  EXPECT_EQ(pick(kNow - 86400, 0), "minute");       // a day: 2-minute points
   EXPECT_EQ(pick(kNow - 86400 - 60, 1), "minute");  // past raw retention
   EXPECT_EQ(pick(kNow - 90 * 86400, 0), "hour");
   EXPECT_EQ(pick(kNow - 3600, 3600), "hour");

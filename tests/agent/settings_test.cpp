@@ -111,6 +111,7 @@ TEST(AgentSettings, BadHardwareSettingsNameTheKeyAndTheFix) {
     }
   };
   expectError("--hardware.sources=libsensors,bogus", "'bogus' is not a source");
+  expectError("--hardware.sources=sim,nvml,sim", "'sim' is listed twice");
   expectError("--hardware.ups=ups1@host:99999", "NAME@HOST:PORT");
   expectError("--hardware.threshold=cpu*: warning_high=hot",
               "'warning_high=hot' is not KEY=NUMBER");

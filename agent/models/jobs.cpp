@@ -1,0 +1,588 @@
+// Import and verify jobs: each runs on a thread of its own pool, reports progress in memory,
+// and writes its outcome through the database worker.
+#include <fcntl.h>
+#include <openssl/rand.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/json/parse.hpp>
+#include <future>
+#include <regex>
+#include <stdexcept>
+#include <system_error>
+
+#include "agent/models/models.hpp"
+#include "common/json/json.hpp"
+#include "common/log/log.hpp"
+#include "common/time/time.hpp"
+
+namespace aibox::agent::models {
+namespace {
+
+namespace stdfs = std::filesystem;
+
+std::string randomId() {
+  std::array<unsigned char, 6> bytes{};
+  RAND_bytes(bytes.data(), static_cast<int>(bytes.size()));
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  for (auto b : bytes) {
+    out += kDigits[b >> 4];
+    out += kDigits[b & 0xf];
+  }
+  return out;
+}
+
+std::string now() {
+  return time::isoTime(std::chrono::system_clock::now());
+}
+
+// Runs `work` on the database worker and waits for its result (never call from the worker).
+template <class Work>
+auto onDatabase(db::Worker& database, Work work) {
+  using Result = std::invoke_result_t<Work, db::Database&>;
+  auto promise = std::make_shared<std::promise<Result>>();
+  auto future = promise->get_future();
+  database.post([promise, work = std::move(work)](db::Database& db) {
+    try {
+      if constexpr (std::is_void_v<Result>) {
+        work(db);
+        promise->set_value();
+      } else {
+        promise->set_value(work(db));
+      }
+    } catch (...) {
+      promise->set_exception(std::current_exception());
+    }
+  });
+  return future.get();
+}
+
+bool inside(const stdfs::path& path, const stdfs::path& dir) {
+  std::error_code ec;
+  auto base = stdfs::weakly_canonical(dir, ec);
+  auto rel = path.lexically_relative(base);
+  return !rel.empty() && *rel.begin() != "..";
+}
+
+// The files of an import source: a file, or every regular file below a directory. Links,
+// devices and other special files are refused.
+std::vector<std::pair<std::string, stdfs::path>> sourceFiles(const stdfs::path& source) {
+  std::vector<std::pair<std::string, stdfs::path>> files;
+  auto status = stdfs::symlink_status(source);
+  if (stdfs::is_regular_file(status)) {
+    files.emplace_back(source.filename().string(), source);
+    return files;
+  }
+  if (!stdfs::is_directory(status)) {
+    throw std::invalid_argument("'" + source.string() + "' is not a file or a directory");
+  }
+  for (const auto& entry : stdfs::recursive_directory_iterator(source)) {
+    auto s = entry.symlink_status();
+    if (stdfs::is_directory(s)) {
+      continue;
+    }
+    if (!stdfs::is_regular_file(s)) {
+      throw std::invalid_argument("'" + entry.path().string() +
+                                  "' is a link or a special file: a model directory holds "
+                                  "regular files only");
+    }
+    files.emplace_back(entry.path().lexically_relative(source).string(), entry.path());
+  }
+  std::sort(files.begin(), files.end());
+  if (files.empty()) {
+    throw std::invalid_argument("'" + source.string() + "' is empty");
+  }
+  return files;
+}
+
+bool validName(const std::string& s) {
+  static const std::regex kName("[a-z0-9][a-z0-9._-]{0,63}");
+  return std::regex_match(s, kName);
+}
+
+}  // namespace
+
+struct Jobs::Job {
+  std::string id;
+  std::string kind;
+  std::string modelId;
+  std::string source;
+  std::string createdAt = now();
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+  std::atomic<std::uint64_t> done{0};
+  std::atomic<std::uint64_t> total{0};
+  std::atomic<bool> cancelled{false};
+  std::string state = "queued";  // under Jobs::mutex_
+  std::string error;
+  std::string finishedAt;
+};
+
+Jobs::Jobs(Store& store, db::Worker& database)
+    : store_(store),
+      database_(database),
+      pool_(std::make_unique<boost::asio::thread_pool>(
+          static_cast<std::size_t>(store.settings().importThreads))) {}
+
+Jobs::~Jobs() {
+  stopping_ = true;
+  {
+    std::lock_guard lock(mutex_);
+    for (auto& [id, job] : jobs_) {
+      job->cancelled = true;
+    }
+  }
+  pool_->join();
+}
+
+std::shared_ptr<Jobs::Job> Jobs::add(const std::string& kind, const std::string& modelId,
+                                     const std::string& source) {
+  auto job = std::make_shared<Job>();
+  job->id = randomId();
+  job->kind = kind;
+  job->modelId = modelId;
+  job->source = source;
+  std::lock_guard lock(mutex_);
+  jobs_[job->id] = job;
+  return job;
+}
+
+JobView Jobs::startImport(db::Database& db, const ImportRequest& r) {
+  if (!validName(r.name) || !validName(r.tag)) {
+    throw std::invalid_argument(
+        "name and tag must be 1 to 64 of a-z, 0-9, '.', '_' and '-', starting with a letter or "
+        "digit");
+  }
+  if (r.sha256 && !std::regex_match(*r.sha256, std::regex("[0-9a-f]{64}"))) {
+    throw std::invalid_argument("sha256 must be 64 lower-case hex digits");
+  }
+  stdfs::path source(r.source);
+  if (!source.is_absolute()) {
+    throw std::invalid_argument("source must be an absolute path on the box (or a URL)");
+  }
+  std::error_code ec;
+  auto canonical = stdfs::weakly_canonical(source, ec);
+  const auto& dirs = store_.settings().importDirs;
+  if (std::none_of(dirs.begin(), dirs.end(),
+                   [&canonical](const stdfs::path& d) { return inside(canonical, d); })) {
+    std::string list;
+    for (const auto& d : dirs) {
+      list += (list.empty() ? "" : ", ") + d.string();
+    }
+    throw std::invalid_argument("source '" + r.source + "' is outside the import directories (" +
+                                list + "): mount the disk there, or add its directory to " +
+                                "[models] import_dirs");
+  }
+  if (!stdfs::exists(canonical, ec)) {
+    throw std::invalid_argument("source '" + r.source + "' does not exist");
+  }
+  auto files = sourceFiles(canonical);
+  if (r.sha256 && files.size() != 1) {
+    throw std::invalid_argument("sha256 checks a single-file model; this source has " +
+                                std::to_string(files.size()) + " files");
+  }
+  if (findModel(db, r.name + ":" + r.tag)) {
+    throw Conflict("a model " + r.name + ":" + r.tag +
+                   " exists already: remove it first or choose another tag");
+  }
+  std::uint64_t total = 0;
+  for (const auto& [name, path] : files) {
+    total += stdfs::file_size(path);
+  }
+  store_.checkSpace(total);
+  auto job = add("import", randomId(), canonical.string());
+  job->total = total;
+  boost::json::object request{{"source", canonical.string()}, {"name", r.name}, {"tag", r.tag}};
+  if (r.sha256) {
+    request["sha256"] = *r.sha256;
+  }
+  db.transaction([&](db::Database& d) {
+    d.prepare(
+         "INSERT INTO models(id, name, tag, state, source, size_bytes, created_at, "
+         "updated_at) VALUES (?, ?, ?, 'importing', ?, ?, ?, ?)")
+        .bind(1, job->modelId)
+        .bind(2, r.name)
+        .bind(3, r.tag)
+        .bind(4, canonical.string())
+        .bind(5, static_cast<std::int64_t>(total))
+        .bind(6, job->createdAt)
+        .bind(7, job->createdAt)
+        .step();
+    d.prepare(
+         "INSERT INTO model_jobs(id, kind, model_id, source, request, state, bytes_total, "
+         "created_at) VALUES (?, 'import', ?, ?, ?, 'queued', ?, ?)")
+        .bind(1, job->id)
+        .bind(2, job->modelId)
+        .bind(3, canonical.string())
+        .bind(4, json::serialize(request))
+        .bind(5, static_cast<std::int64_t>(total))
+        .bind(6, job->createdAt)
+        .step();
+  });
+  log::info("model import started", {{"job", job->id},
+                                     {"model", r.name + ":" + r.tag},
+                                     {"source", canonical.string()},
+                                     {"bytes", std::to_string(total)}});
+  auto copy = r;
+  copy.source = canonical.string();
+  boost::asio::post(*pool_, [this, job, copy] { runImport(job, copy); });
+  return *find(job->id);
+}
+
+void Jobs::runImport(const std::shared_ptr<Job>& job, ImportRequest request) {
+  {
+    std::lock_guard lock(mutex_);
+    job->state = "running";
+    job->started = std::chrono::steady_clock::now();
+  }
+  std::vector<stdfs::path> partials;
+  try {
+    auto files = sourceFiles(request.source);
+    std::vector<ModelFile> stored;
+    for (std::size_t i = 0; i < files.size(); ++i) {
+      const auto& [name, path] = files[i];
+      int in = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+      if (in < 0) {
+        throw std::system_error(errno, std::generic_category(), "cannot open " + path.string());
+      }
+      ::posix_fadvise(in, 0, 0, POSIX_FADV_SEQUENTIAL);
+      auto partial = store_.partialDir() / (job->id + "-" + std::to_string(i));
+      partials.push_back(partial);
+      int out = ::open(partial.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+      if (out < 0) {
+        int error = errno;
+        ::close(in);
+        throw std::system_error(error, std::generic_category(),
+                                "cannot create " + partial.string());
+      }
+      std::string digest;
+      std::uint64_t size = 0;
+      try {
+        HashingWriter writer(out);
+        while (true) {
+          if (job->cancelled) {
+            throw std::runtime_error("cancelled");
+          }
+          auto room = writer.buffer();
+          ssize_t n = ::read(in, room.data(), room.size());
+          if (n < 0 && errno == EINTR) {
+            continue;
+          }
+          if (n < 0) {
+            throw std::system_error(errno, std::generic_category(), "cannot read " + path.string());
+          }
+          if (n == 0) {
+            break;
+          }
+          writer.commit(static_cast<std::size_t>(n));
+          job->done += static_cast<std::uint64_t>(n);
+        }
+        size = writer.bytes();
+        digest = writer.finish();
+      } catch (...) {
+        ::close(in);
+        ::close(out);
+        throw;
+      }
+      ::close(in);
+      ::close(out);
+      if (request.sha256 && digest != *request.sha256) {
+        throw std::runtime_error("SHA-256 mismatch: expected " + *request.sha256 + ", got " +
+                                 digest +
+                                 ": the file differs from the one published; copy it "
+                                 "again");
+      }
+      store_.adopt(partial, digest);
+      stored.push_back({name, digest, size});
+    }
+    partials.clear();
+    store_.materialise(job->modelId, stored);
+    auto metadata = readMetadata(stored, store_.linkDir(job->modelId));
+    onDatabase(database_, [&](db::Database& db) {
+      db.transaction([&](db::Database& d) {
+        auto insert =
+            d.prepare("INSERT INTO model_files(model_id, path, digest, size) VALUES (?, ?, ?, ?)");
+        std::uint64_t total = 0;
+        for (const auto& f : stored) {
+          insert.bind(1, job->modelId).bind(2, f.path).bind(3, f.digest);
+          insert.bind(4, static_cast<std::int64_t>(f.size)).step();
+          insert.reset();
+          total += f.size;
+        }
+        d.prepare(
+             "UPDATE models SET state = 'ready', format = ?, architecture = ?, "
+             "parameters = ?, quantization = ?, context_length = ?, weights_bytes = ?, "
+             "kv_cache_bytes = ?, details = ?, size_bytes = ?, verified_at = ?, "
+             "updated_at = ? WHERE id = ?")
+            .bind(1, metadata.format)
+            .bind(2, metadata.architecture)
+            .bind(3, static_cast<std::int64_t>(metadata.parameters))
+            .bind(4, metadata.quantization)
+            .bind(5, static_cast<std::int64_t>(metadata.contextLength))
+            .bind(6, static_cast<std::int64_t>(metadata.weightsBytes))
+            .bind(7, static_cast<std::int64_t>(metadata.kvCacheBytes))
+            .bind(8, json::serialize(metadata.details))
+            .bind(9, static_cast<std::int64_t>(total))
+            .bind(10, now())
+            .bind(11, now())
+            .bind(12, job->modelId)
+            .step();
+      });
+    });
+    finish(job, "succeeded", "");
+  } catch (const std::exception& e) {
+    std::error_code ec;
+    for (const auto& p : partials) {
+      stdfs::remove(p, ec);
+    }
+    if (stopping_) {
+      log::info("model import interrupted by the agent stopping; it restarts at the next start",
+                {{"job", job->id}});
+      return;
+    }
+    bool cancelled = job->cancelled.load();
+    std::string error = cancelled ? "cancelled" : e.what();
+    try {
+      onDatabase(database_, [this, &job](db::Database& db) {
+        db.prepare("DELETE FROM models WHERE id = ?").bind(1, job->modelId).step();
+        store_.collect(db, job->modelId);
+      });
+    } catch (const std::exception& cleanup) {
+      log::error("cannot remove a failed import", {{"job", job->id}, {"error", cleanup.what()}});
+    }
+    finish(job, cancelled ? "cancelled" : "failed", error);
+  }
+}
+
+JobView Jobs::startVerify(db::Database& db, const ModelRow& model) {
+  if (model.state != State::ready && model.state != State::corrupt) {
+    throw Conflict("model " + model.name + ":" + model.tag + " is " +
+                   std::string(stateName(model.state)) + ": wait until it is ready");
+  }
+  auto job = add("verify", model.id, model.name + ":" + model.tag);
+  for (const auto& f : model.files) {
+    job->total += f.size;
+  }
+  setState(db, model.id, State::verifying);
+  db.prepare(
+        "INSERT INTO model_jobs(id, kind, model_id, source, state, bytes_total, created_at) "
+        "VALUES (?, 'verify', ?, ?, 'queued', ?, ?)")
+      .bind(1, job->id)
+      .bind(2, model.id)
+      .bind(3, job->source)
+      .bind(4, static_cast<std::int64_t>(job->total.load()))
+      .bind(5, job->createdAt)
+      .step();
+  auto files = model.files;
+  boost::asio::post(*pool_, [this, job, files] {
+    {
+      std::lock_guard lock(mutex_);
+      job->state = "running";
+      job->started = std::chrono::steady_clock::now();
+    }
+    // Every core hashes its share of the files: a model of several shards verifies in
+    // about the time of its largest shard.
+    std::vector<std::string> problems(files.size());
+    std::atomic<std::size_t> next{0};
+    auto worker = [&] {
+      for (std::size_t i = next++; i < files.size(); i = next++) {
+        try {
+          auto digest = hashFile(store_.blob(files[i].digest), &job->cancelled, &job->done);
+          if (digest != files[i].digest) {
+            problems[i] =
+                files[i].path + ": SHA-256 is " + digest + ", expected " + files[i].digest;
+          }
+        } catch (const std::exception& e) {
+          problems[i] = files[i].path + ": " + e.what();
+        }
+      }
+    };
+    {
+      std::vector<std::jthread> threads;
+      unsigned n = std::max(1U, std::min<unsigned>(std::thread::hardware_concurrency(),
+                                                   static_cast<unsigned>(files.size())));
+      for (unsigned t = 0; t < n; ++t) {
+        threads.emplace_back(worker);
+      }
+    }
+    std::string error;
+    for (const auto& p : problems) {
+      if (!p.empty()) {
+        error += (error.empty() ? "" : "; ") + p;
+      }
+    }
+    bool cancelled = job->cancelled.load();
+    onDatabase(database_, [&](db::Database& d) {
+      if (cancelled) {
+        setState(d, job->modelId, State::ready);
+      } else if (error.empty()) {
+        setState(d, job->modelId, State::ready);
+        d.prepare("UPDATE models SET verified_at = ? WHERE id = ?")
+            .bind(1, now())
+            .bind(2, job->modelId)
+            .step();
+      } else {
+        setState(d, job->modelId, State::corrupt, error + ": import the model again");
+      }
+    });
+    if (!error.empty() && !cancelled) {
+      log::error("model is corrupt: " + error, {{"model", job->source}});
+    }
+    finish(job, cancelled ? "cancelled" : error.empty() ? "succeeded" : "failed", error);
+  });
+  return *find(job->id);
+}
+
+void Jobs::finish(const std::shared_ptr<Job>& job, const std::string& state,
+                  const std::string& error) {
+  {
+    std::lock_guard lock(mutex_);
+    job->state = state;
+    job->error = error;
+    job->finishedAt = now();
+  }
+  (state == "succeeded" ? log::info : log::warning)(
+      "model " + job->kind + " " + state + (error.empty() ? "" : ": " + error),
+      {{"job", job->id}, {"model_id", job->modelId}});
+  try {
+    onDatabase(database_, [&job, &state, &error](db::Database& db) {
+      db.prepare(
+            "UPDATE model_jobs SET state = ?, error = ?, bytes_done = ?, finished_at = ? "
+            "WHERE id = ?")
+          .bind(1, state)
+          .bind(2, error)
+          .bind(3, static_cast<std::int64_t>(job->done.load()))
+          .bind(4, job->finishedAt)
+          .bind(5, job->id)
+          .step();
+    });
+  } catch (const std::exception& e) {
+    log::error("cannot record the end of a model job", {{"job", job->id}, {"error", e.what()}});
+  }
+}
+
+std::optional<JobView> Jobs::find(const std::string& id) const {
+  std::lock_guard lock(mutex_);
+  auto it = jobs_.find(id);
+  if (it == jobs_.end()) {
+    return std::nullopt;
+  }
+  const auto& j = *it->second;
+  JobView v{j.id, j.kind, j.state, j.modelId, j.source, j.done, j.total};
+  v.error = j.error;
+  v.createdAt = j.createdAt;
+  v.finishedAt = j.finishedAt;
+  if (j.state == "running") {
+    double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - j.started).count();
+    if (seconds > 0) {
+      v.bytesPerSecond = static_cast<double>(v.bytesDone) / seconds;
+    }
+    if (v.bytesPerSecond > 0) {
+      v.etaSeconds = static_cast<double>(v.bytesTotal - std::min(v.bytesDone, v.bytesTotal)) /
+                     v.bytesPerSecond;
+    }
+  }
+  return v;
+}
+
+std::vector<JobView> Jobs::list() const {
+  std::vector<std::string> ids;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& [id, job] : jobs_) {
+      ids.push_back(id);
+    }
+  }
+  std::vector<JobView> out;
+  for (const auto& id : ids) {
+    if (auto v = find(id)) {
+      out.push_back(*v);
+    }
+  }
+  return out;
+}
+
+bool Jobs::cancel(const std::string& id) {
+  std::lock_guard lock(mutex_);
+  auto it = jobs_.find(id);
+  if (it == jobs_.end() || (it->second->state != "queued" && it->second->state != "running")) {
+    return false;
+  }
+  it->second->cancelled = true;
+  return true;
+}
+
+void Jobs::resumeInterrupted(db::Database& db) {
+  auto rows = db.prepare(
+      "SELECT id, kind, model_id, source, request FROM model_jobs "
+      "WHERE state IN ('queued', 'running')");
+  std::vector<std::tuple<std::string, std::string, std::string, std::string, std::string>> found;
+  while (rows.step()) {
+    found.emplace_back(rows.text(0), rows.text(1), rows.text(2), rows.text(3), rows.text(4));
+  }
+  for (const auto& [id, kind, modelId, source, requestText] : found) {
+    auto request = boost::json::parse(requestText).as_object();
+    if (kind != "import" || !request.contains("name")) {
+      db.prepare(
+            "UPDATE model_jobs SET state = 'failed', error = 'interrupted by a restart' "
+            "WHERE id = ?")
+          .bind(1, id)
+          .step();
+      continue;
+    }
+    auto job = std::make_shared<Job>();
+    job->id = id;
+    job->kind = kind;
+    job->modelId = modelId;
+    job->source = source;
+    std::error_code ec;
+    try {
+      for (const auto& [name, path] : sourceFiles(source)) {
+        job->total += stdfs::file_size(path, ec);
+      }
+    } catch (const std::exception& e) {
+      log::warning("an interrupted model import cannot restart: " + std::string(e.what()),
+                   {{"job", id}});
+      db.prepare("UPDATE model_jobs SET state = 'failed', error = ? WHERE id = ?")
+          .bind(1, std::string("interrupted, and its source is gone: ") + e.what())
+          .bind(2, id)
+          .step();
+      db.prepare("DELETE FROM models WHERE id = ?").bind(1, modelId).step();
+      continue;
+    }
+    {
+      std::lock_guard lock(mutex_);
+      jobs_[id] = job;
+    }
+    ImportRequest r;
+    r.source = source;
+    r.name = std::string(request.at("name").as_string());
+    r.tag = std::string(request.at("tag").as_string());
+    if (request.contains("sha256")) {
+      r.sha256 = std::string(request.at("sha256").as_string());
+    }
+    log::info("model import restarted after an interruption", {{"job", id}});
+    boost::asio::post(*pool_, [this, job, r] { runImport(job, r); });
+  }
+}
+
+boost::json::object jobJson(const JobView& j) {
+  return {{"id", j.id},
+          {"kind", j.kind},
+          {"state", j.state},
+          {"model_id", j.modelId},
+          {"source", j.source},
+          {"bytes_done", j.bytesDone},
+          {"bytes_total", j.bytesTotal},
+          {"bytes_per_second", j.bytesPerSecond},
+          {"eta_seconds", j.etaSeconds ? boost::json::value(*j.etaSeconds) : nullptr},
+          {"error", j.error.empty() ? boost::json::value(nullptr) : boost::json::value(j.error)},
+          {"created_at", j.createdAt},
+          {"finished_at",
+           j.finishedAt.empty() ? boost::json::value(nullptr) : boost::json::value(j.finishedAt)}};
+}
+
+}  // namespace aibox::agent::models

@@ -1,0 +1,249 @@
+#pragma once
+// The model store: content-addressed blobs under /var/lib/aibox/models/blobs, manifests and
+// jobs in SQLite, imports (local file or directory) that hash while they copy, verification
+// across all cores, and the reconciliation that runs at start.
+
+#include <atomic>
+#include <boost/json/object.hpp>
+#include <boost/program_options/options_description.hpp>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/config/config.hpp"
+#include "common/db/db.hpp"
+
+namespace boost::asio {
+class thread_pool;
+}
+
+namespace aibox::agent::models {
+
+// A request that clashes with the state of the store (409).
+class Conflict : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+// Not enough free space for an import (507).
+class NoSpace : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct Settings {
+  // Where local imports may come from (USB and NFS mounts); a path elsewhere is refused, so
+  // the API cannot be used to read arbitrary files of the box.
+  std::vector<std::filesystem::path> importDirs{"/media", "/mnt", "/srv"};
+  std::uint64_t reserveBytes = 10ULL << 30;  // free space kept on the store's disk
+  int importThreads = 2;                     // imports that run at once
+};
+void addSettings(boost::program_options::options_description& description, Settings& settings);
+
+extern const char* const kSchema;
+
+// --- hashing while copying -----------------------------------------------------------------
+
+// Writes a stream of bytes to a file and computes its SHA-256 in the same pass: the caller's
+// thread hashes each buffer while a writer thread writes the previous ones, so a copy runs at
+// about the speed of the hash alone.
+class HashingWriter {
+ public:
+  static constexpr std::size_t kBufferBytes = 4 << 20;
+
+  explicit HashingWriter(int fd);
+  HashingWriter(const HashingWriter&) = delete;
+  HashingWriter& operator=(const HashingWriter&) = delete;
+  ~HashingWriter();
+
+  // A free buffer to fill, then commit() how much was filled.
+  std::span<char> buffer();
+  void commit(std::size_t bytes);
+  // Copies `data` through the buffers (for callbacks such as libcurl's).
+  void append(std::string_view data);
+  // Waits for every write, fsyncs the file and returns the hex digest. Throws
+  // std::system_error when a write failed (ENOSPC: the disk is full).
+  std::string finish();
+  std::uint64_t bytes() const { return bytes_; }
+
+  struct Digest;  // OpenSSL's EVP SHA-256, shared with hashFile()
+
+ private:
+  void writerLoop();
+  void throwIfFailed();
+
+  int fd_;
+  std::unique_ptr<Digest> digest_;
+  std::vector<std::unique_ptr<char[]>> storage_;
+  std::deque<char*> free_;
+  std::deque<std::pair<char*, std::size_t>> full_;
+  char* current_ = nullptr;
+  std::size_t filled_ = 0;
+  std::uint64_t bytes_ = 0;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  bool done_ = false;
+  int error_ = 0;
+  std::jthread writer_;
+};
+
+// SHA-256 of a whole file, read in large blocks.
+std::string hashFile(const std::filesystem::path& file, const std::atomic<bool>* cancel = nullptr,
+                     std::atomic<std::uint64_t>* progress = nullptr);
+
+// --- the store -----------------------------------------------------------------------------
+
+enum class State { importing, verifying, ready, corrupt, deleting };
+std::string_view stateName(State state);
+
+struct ModelFile {
+  std::string path;    // relative: "model.gguf", "config.json", "model-00001-of-00002.safetensors"
+  std::string digest;  // hex SHA-256
+  std::uint64_t size = 0;
+};
+
+struct Metadata {
+  std::string format;  // "gguf" or "safetensors"
+  std::string architecture;
+  std::uint64_t parameters = 0;
+  std::string quantization;
+  std::uint32_t contextLength = 0;
+  std::uint64_t weightsBytes = 0;
+  std::uint64_t kvCacheBytes = 0;
+  boost::json::object details;  // what the header said, for GET /api/v1/models/{id}
+};
+
+// Reads the metadata of a model: a single GGUF file, or a directory (its link directory in the
+// store) with config.json and *.safetensors. Throws std::runtime_error with a message for the
+// admin when the files are not a model.
+Metadata readMetadata(const std::vector<ModelFile>& files, const std::filesystem::path& dir);
+
+class Store {
+ public:
+  Store(const config::Paths& paths, Settings settings);
+
+  const Settings& settings() const { return settings_; }
+  std::filesystem::path blob(const std::string& digest) const;
+  std::filesystem::path partialDir() const { return root_ / "partial"; }
+  // The directory of hard links an engine opens for a directory model.
+  std::filesystem::path linkDir(const std::string& modelId) const;
+
+  // Moves a finished, fsynced partial file into the blobs (or drops it when the same content
+  // is already stored) and fsyncs the directory.
+  void adopt(const std::filesystem::path& partial, const std::string& digest) const;
+  // Makes the link directory of a model.
+  void materialise(const std::string& modelId, const std::vector<ModelFile>& files) const;
+  // Removes the blobs no model references, and the link directory of `modelId`.
+  void collect(db::Database& db, const std::string& modelId) const;
+
+  // Runs once at start: partial files of no running job and unreferenced blobs are removed;
+  // a ready model whose blob is missing or of the wrong size becomes corrupt. Returns what it
+  // did, for the log.
+  std::vector<std::string> reconcile(db::Database& db) const;
+
+  // Free space check before an import of `bytes`; throws NoSpace saying what to do.
+  void checkSpace(std::uint64_t bytes) const;
+
+ private:
+  std::filesystem::path root_;
+  Settings settings_;
+};
+
+// Database rows.
+struct ModelRow {
+  std::string id;
+  std::string name;
+  std::string tag;
+  State state = State::importing;
+  std::string source;
+  Metadata metadata;
+  std::vector<ModelFile> files;
+  std::uint64_t size = 0;
+  std::int64_t inUse = 0;
+  std::string error;
+  std::string createdAt;
+  std::string updatedAt;
+  std::string verifiedAt;
+};
+std::optional<ModelRow> findModel(db::Database& db, const std::string& idOrName);
+std::vector<ModelRow> listModels(db::Database& db);
+boost::json::object modelJson(const ModelRow& model);
+void setState(db::Database& db, const std::string& id, State state, const std::string& error = {});
+
+// --- jobs ----------------------------------------------------------------------------------
+
+struct ImportRequest {
+  std::string source;  // an absolute path of a file or a directory
+  std::string name;
+  std::string tag = "latest";
+  std::optional<std::string> sha256;  // expected digest of a single-file model
+  std::map<std::string, std::string> labels;
+};
+
+struct JobView {
+  std::string id;
+  std::string kind;   // "import" or "verify"
+  std::string state;  // "queued", "running", "succeeded", "failed", "cancelled"
+  std::string modelId;
+  std::string source;
+  std::uint64_t bytesDone = 0;
+  std::uint64_t bytesTotal = 0;
+  double bytesPerSecond = 0;
+  std::optional<double> etaSeconds;
+  std::string error;
+  std::string createdAt;
+  std::string finishedAt;
+};
+boost::json::object jobJson(const JobView& job);
+
+// Runs imports and verifications on their own threads; their progress is in memory (for
+// GET /api/v1/jobs/{id}) and their outcome in the database. Database work is posted to the
+// worker.
+class Jobs {
+ public:
+  Jobs(Store& store, db::Worker& database);
+  Jobs(const Jobs&) = delete;
+  Jobs& operator=(const Jobs&) = delete;
+  ~Jobs();  // stops what runs and waits; interrupted imports restart at the next start
+
+  // Validates the request (throws std::invalid_argument with a message for a 400, Conflict when
+  // the name is taken, NoSpace), creates the model row (importing) and the job, and starts it.
+  JobView startImport(db::Database& db, const ImportRequest& request);
+  // Re-hashes every file of a model, files in parallel on all cores (Conflict unless the model
+  // is ready or corrupt).
+  JobView startVerify(db::Database& db, const ModelRow& model);
+  std::optional<JobView> find(const std::string& id) const;
+  std::vector<JobView> list() const;
+  // Cancels a queued or running job; false when there is no such job or it has ended.
+  bool cancel(const std::string& id);
+  // Jobs interrupted by a stop or a crash: imports restart from their source.
+  void resumeInterrupted(db::Database& db);
+
+ private:
+  struct Job;
+  std::shared_ptr<Job> add(const std::string& kind, const std::string& modelId,
+                           const std::string& source);
+  void runImport(const std::shared_ptr<Job>& job, ImportRequest request);
+  void runVerify(const std::shared_ptr<Job>& job);
+  void finish(const std::shared_ptr<Job>& job, const std::string& state, const std::string& error);
+
+  Store& store_;
+  db::Worker& database_;
+  mutable std::mutex mutex_;
+  std::map<std::string, std::shared_ptr<Job>> jobs_;
+  std::atomic<bool> stopping_{false};  // the agent stops: leave imports to resume at next start
+  std::unique_ptr<boost::asio::thread_pool> pool_;  // last: joined first
+};
+
+}  // namespace aibox::agent::models

@@ -1,0 +1,295 @@
+// The model store through the real agent: imports from files and directories, dedupe, digest
+// checks, verification, removal, bad requests, restart reconciliation, and aiboxctl models.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <boost/json/parse.hpp>
+#include <thread>
+
+#include "common/json/json.hpp"
+#include "tests/support/gguf_writer.hpp"
+#include "tests/support/support.hpp"
+
+namespace aibox::test {
+namespace {
+
+namespace stdfs = std::filesystem;
+
+// A small llama GGUF: 2 blocks, 4 heads of 64, context 4096, Q4_K_M.
+std::string llamaGguf(const std::string& name = "tiny") {
+  GgufWriter w;
+  w.string("general.architecture", "llama")
+      .string("general.name", name)
+      .u32("general.file_type", 15)
+      .u32("llama.block_count", 2)
+      .u32("llama.context_length", 4096)
+      .u32("llama.embedding_length", 256)
+      .u32("llama.attention.head_count", 4)
+      .u32("llama.attention.head_count_kv", 4)
+      .u32("llama.feed_forward_length", 256);
+  w.tensor("token_embd.weight", {256, 100}, kGgmlQ4_K)
+      .tensor("output.weight", {256, 100}, kGgmlQ6_K);
+  return w.bytes();
+}
+
+std::string sha256(const stdfs::path& file) {
+  auto out = run({"sha256sum", file.string()}).out;
+  return out.substr(0, 64);
+}
+
+boost::json::object parse(const std::string& body) {
+  return boost::json::parse(body).as_object();
+}
+
+class ModelStore : public ::testing::Test {
+ protected:
+  ModelStore()
+      : agent(std::make_unique<Agent>(
+            root.path(), AgentOptions{.args = {"--models.import_dirs=" + usb.path().string(),
+                                               "--models.reserve_bytes=0"}})) {}
+
+  HttpReply import(const std::string& source, const std::string& name,
+                   const std::string& extra = "") {
+    return viaSocket(
+        *agent, {.method = "POST",
+                 .path = "/api/v1/models",
+                 .body = R"({"source":")" + source + R"(","name":")" + name + "\"" + extra + "}"});
+  }
+
+  // Waits for the job to end and returns it.
+  boost::json::object waitJob(const std::string& id) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (true) {
+      auto job = parse(viaSocket(*agent, {.path = "/api/v1/jobs/" + id}).body);
+      auto state = job.at("state").as_string();
+      if ((state != "queued" && state != "running") ||
+          std::chrono::steady_clock::now() > deadline) {
+        return job;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+
+  boost::json::object importAndWait(const std::string& source, const std::string& name,
+                                    const std::string& extra = "") {
+    auto reply = import(source, name, extra);
+    EXPECT_EQ(reply.status, 202) << reply.body;
+    return waitJob(std::string(parse(reply.body).at("job").at("id").as_string()));
+  }
+
+  boost::json::object model(const std::string& id) {
+    auto reply = viaSocket(*agent, {.path = "/api/v1/models/" + id});
+    EXPECT_EQ(reply.status, 200) << reply.body;
+    return parse(reply.body);
+  }
+
+  stdfs::path blobs() const { return root.path() / "var/lib/aibox/models/blobs"; }
+  std::size_t count(const stdfs::path& dir) const {
+    std::size_t n = 0;
+    for ([[maybe_unused]] const auto& e : stdfs::directory_iterator(dir)) {
+      ++n;
+    }
+    return n;
+  }
+
+  TempDir root;
+  TempDir usb;
+  std::unique_ptr<Agent> agent;
+};
+
+TEST_F(ModelStore, ImportsAGgufFileWithItsMetadataAndDigest) {
+  writeFile(usb.path() / "tiny.gguf", llamaGguf());
+  auto job = importAndWait((usb.path() / "tiny.gguf").string(), "tiny");
+  ASSERT_EQ(job.at("state").as_string(), "succeeded") << json::serialize(job);
+  EXPECT_EQ(job.at("bytes_done").as_int64(), job.at("bytes_total").as_int64());
+
+  auto m = model("tiny");
+  EXPECT_EQ(m.at("state").as_string(), "ready");
+  EXPECT_EQ(m.at("tag").as_string(), "latest");
+  EXPECT_EQ(m.at("format").as_string(), "gguf");
+  EXPECT_EQ(m.at("architecture").as_string(), "llama");
+  EXPECT_EQ(m.at("quantization").as_string(), "Q4_K_M");
+  EXPECT_EQ(m.at("parameters").as_int64(), 2 * 256 * 100);
+  EXPECT_EQ(m.at("context_length").as_int64(), 4096);
+  // 2 (K, V) x 2 layers x 4096 tokens x 4 heads x 64 dims x 2 bytes
+  EXPECT_EQ(m.at("memory").at("kv_cache_bytes").as_int64(), 2 * 2 * 4096 * 4 * 64 * 2);
+  auto digest = sha256(usb.path() / "tiny.gguf");
+  ASSERT_EQ(m.at("files").as_array().size(), 1u);
+  EXPECT_EQ(m.at("files").at(0).at("sha256").as_string(), digest);
+  auto blob = blobs() / ("sha256-" + digest);
+  EXPECT_EQ(readFile(blob), readFile(usb.path() / "tiny.gguf"));
+  struct stat st {};
+  ASSERT_EQ(::stat(blob.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0440u);
+  EXPECT_EQ(count(root.path() / "var/lib/aibox/models/partial"), 0u);
+  auto listed = parse(viaSocket(*agent, {.path = "/api/v1/models"}).body);
+  EXPECT_EQ(listed.at("models").as_array().size(), 1u);
+}
+
+TEST_F(ModelStore, ImportsASafetensorsDirectoryAsHardLinks) {
+  auto dir = usb.path() / "qwen";
+  writeFile(dir / "config.json",
+            R"({"architectures":["Qwen2ForCausalLM"],"model_type":"qwen2","num_hidden_layers":2,)"
+            R"("hidden_size":64,"num_attention_heads":4,"num_key_value_heads":2,)"
+            R"("max_position_embeddings":1024,"torch_dtype":"bfloat16","vocab_size":100})");
+  std::string header =
+      R"({"embed.weight":{"dtype":"BF16","shape":[100,64],"data_offsets":[0,12800]}})";
+  std::string file(8, '\0');
+  for (int i = 0; i < 8; ++i) {
+    file[static_cast<std::size_t>(i)] = static_cast<char>((header.size() >> (8 * i)) & 0xff);
+  }
+  writeFile(dir / "model.safetensors", file + header + std::string(12800, '\1'));
+  auto job = importAndWait(dir.string(), "qwen", R"(,"tag":"bf16")");
+  ASSERT_EQ(job.at("state").as_string(), "succeeded") << json::serialize(job);
+  auto m = model("qwen:bf16");
+  EXPECT_EQ(m.at("format").as_string(), "safetensors");
+  EXPECT_EQ(m.at("architecture").as_string(), "qwen2");
+  EXPECT_EQ(m.at("parameters").as_int64(), 6400);
+  EXPECT_EQ(m.at("files").as_array().size(), 2u);
+  auto links = root.path() / "var/lib/aibox/models/links" / std::string(m.at("id").as_string());
+  struct stat link {};
+  struct stat blob {};
+  ASSERT_EQ(::stat((links / "model.safetensors").c_str(), &link), 0);
+  ASSERT_EQ(::stat((blobs() / ("sha256-" + sha256(dir / "model.safetensors"))).c_str(), &blob), 0);
+  EXPECT_EQ(link.st_ino, blob.st_ino);  // a hard link, not a copy
+  EXPECT_EQ(readFile(links / "config.json"), readFile(dir / "config.json"));
+}
+
+TEST_F(ModelStore, TheSameContentIsStoredOnceAndRemovedWithItsLastModel) {
+  writeFile(usb.path() / "tiny.gguf", llamaGguf());
+  ASSERT_EQ(importAndWait((usb.path() / "tiny.gguf").string(), "a").at("state").as_string(),
+            "succeeded");
+  ASSERT_EQ(importAndWait((usb.path() / "tiny.gguf").string(), "b").at("state").as_string(),
+            "succeeded");
+  EXPECT_EQ(count(blobs()), 1u);
+  EXPECT_EQ(viaSocket(*agent, {.method = "DELETE", .path = "/api/v1/models/a"}).status, 200);
+  EXPECT_EQ(count(blobs()), 1u);
+  EXPECT_EQ(viaSocket(*agent, {.method = "DELETE", .path = "/api/v1/models/b:latest"}).status, 200);
+  EXPECT_EQ(count(blobs()), 0u);
+  EXPECT_EQ(viaSocket(*agent, {.path = "/api/v1/models/a"}).status, 404);
+}
+
+TEST_F(ModelStore, AWrongDigestFailsTheImportAndLeavesNothing) {
+  writeFile(usb.path() / "tiny.gguf", llamaGguf());
+  std::string wrong(64, 'a');
+  auto job =
+      importAndWait((usb.path() / "tiny.gguf").string(), "tiny", R"(,"sha256":")" + wrong + "\"");
+  EXPECT_EQ(job.at("state").as_string(), "failed");
+  auto error = std::string(job.at("error").as_string());
+  EXPECT_NE(error.find("expected " + wrong), std::string::npos) << error;
+  EXPECT_NE(error.find(sha256(usb.path() / "tiny.gguf")), std::string::npos) << error;
+  EXPECT_EQ(viaSocket(*agent, {.path = "/api/v1/models/tiny"}).status, 404);
+  EXPECT_EQ(count(blobs()), 0u);
+  EXPECT_EQ(count(root.path() / "var/lib/aibox/models/partial"), 0u);
+}
+
+TEST_F(ModelStore, AFileThatIsNotAModelFailsWithTheReason) {
+  writeFile(usb.path() / "notes.txt", "not a model at all\n");
+  auto job = importAndWait((usb.path() / "notes.txt").string(), "notes");
+  EXPECT_EQ(job.at("state").as_string(), "failed");
+  EXPECT_NE(std::string(job.at("error").as_string()).find("GGUF"), std::string::npos)
+      << json::serialize(job);
+  EXPECT_EQ(count(blobs()), 0u);
+}
+
+TEST_F(ModelStore, BadRequestsAreRefusedAndChangeNothing) {
+  writeFile(usb.path() / "tiny.gguf", llamaGguf());
+  auto source = (usb.path() / "tiny.gguf").string();
+  EXPECT_EQ(import("tiny.gguf", "x").status, 400);  // relative
+  EXPECT_EQ(import((usb.path() / "missing.gguf").string(), "x").status, 400);
+  auto outside = import("/etc/passwd", "x");
+  EXPECT_EQ(outside.status, 400);
+  EXPECT_NE(outside.body.find("import_dirs"), std::string::npos) << outside.body;
+  auto escape = import((usb.path() / "../../etc/passwd").string(), "x");
+  EXPECT_EQ(escape.status, 400) << escape.body;
+  EXPECT_EQ(import(source, "Bad Name").status, 400);
+  EXPECT_EQ(import(source, "x", R"(,"sha256":"xyz")").status, 400);
+  EXPECT_EQ(import(source, "x", R"(,"colour":"red")").status, 400);
+  ASSERT_EQ(importAndWait(source, "tiny").at("state").as_string(), "succeeded");
+  EXPECT_EQ(import(source, "tiny").status, 409);
+  EXPECT_EQ(viaSocket(*agent, {.method = "DELETE", .path = "/api/v1/models/nope"}).status, 404);
+  EXPECT_EQ(viaSocket(*agent, {.path = "/api/v1/jobs/nope"}).status, 404);
+  auto listed = parse(viaSocket(*agent, {.path = "/api/v1/models"}).body);
+  EXPECT_EQ(listed.at("models").as_array().size(), 1u);
+  EXPECT_EQ(viaTls(*agent, {.path = "/api/v1/models"}).status, 401);
+}
+
+TEST_F(ModelStore, NotEnoughFreeSpaceIs507AndSaysWhatIsNeeded) {
+  agent.reset();
+  agent = std::make_unique<Agent>(
+      root.path(), AgentOptions{.args = {"--models.import_dirs=" + usb.path().string(),
+                                         "--models.reserve_bytes=1000000000000000"}});
+  writeFile(usb.path() / "tiny.gguf", llamaGguf());
+  auto reply = import((usb.path() / "tiny.gguf").string(), "tiny");
+  EXPECT_EQ(reply.status, 507) << reply.body;
+  EXPECT_NE(reply.body.find("reserve_bytes"), std::string::npos) << reply.body;
+}
+
+TEST_F(ModelStore, VerifyFindsACorruptBlob) {
+  writeFile(usb.path() / "tiny.gguf", llamaGguf());
+  ASSERT_EQ(importAndWait((usb.path() / "tiny.gguf").string(), "tiny").at("state").as_string(),
+            "succeeded");
+  auto verify = viaSocket(*agent, {.method = "POST", .path = "/api/v1/models/tiny/verify"});
+  ASSERT_EQ(verify.status, 202) << verify.body;
+  auto ok = waitJob(std::string(parse(verify.body).at("job").at("id").as_string()));
+  EXPECT_EQ(ok.at("state").as_string(), "succeeded");
+  EXPECT_FALSE(model("tiny").at("verified_at").is_null());
+
+  auto blob = blobs() / ("sha256-" + sha256(usb.path() / "tiny.gguf"));
+  ::chmod(blob.c_str(), 0640);
+  auto bytes = readFile(blob);
+  bytes[bytes.size() - 1] ^= 1;
+  writeFile(blob, bytes);
+  verify = viaSocket(*agent, {.method = "POST", .path = "/api/v1/models/tiny/verify"});
+  auto bad = waitJob(std::string(parse(verify.body).at("job").at("id").as_string()));
+  EXPECT_EQ(bad.at("state").as_string(), "failed");
+  auto m = model("tiny");
+  EXPECT_EQ(m.at("state").as_string(), "corrupt");
+  EXPECT_NE(std::string(m.at("error").as_string()).find("tiny.gguf"), std::string::npos);
+}
+
+TEST_F(ModelStore, ARestartReconcilesTheStoreWithTheDatabase) {
+  writeFile(usb.path() / "tiny.gguf", llamaGguf());
+  ASSERT_EQ(importAndWait((usb.path() / "tiny.gguf").string(), "tiny").at("state").as_string(),
+            "succeeded");
+  agent.reset();
+  stdfs::remove(blobs() / ("sha256-" + sha256(usb.path() / "tiny.gguf")));
+  writeFile(blobs() / ("sha256-" + std::string(64, 'b')), "stray");
+  writeFile(root.path() / "var/lib/aibox/models/partial/leftover", "half");
+  agent = std::make_unique<Agent>(
+      root.path(), AgentOptions{.args = {"--models.import_dirs=" + usb.path().string()}});
+  auto m = model("tiny");
+  EXPECT_EQ(m.at("state").as_string(), "corrupt");
+  EXPECT_NE(std::string(m.at("error").as_string()).find("missing"), std::string::npos);
+  EXPECT_EQ(count(blobs()), 0u);
+  EXPECT_EQ(count(root.path() / "var/lib/aibox/models/partial"), 0u);
+}
+
+TEST_F(ModelStore, AiboxctlModelsImportListShowRemove) {
+  writeFile(usb.path() / "tiny.gguf", llamaGguf());
+  std::string r = root.path().string();
+  auto imported = run({AIBOX_CTL_BIN, "--root", r, "models", "import",
+                       (usb.path() / "tiny.gguf").string(), "--name", "tiny"});
+  ASSERT_EQ(imported.exitCode, 0) << imported.out << imported.err;
+  EXPECT_NE(imported.out.find("import succeeded"), std::string::npos) << imported.out;
+  auto ls = run({AIBOX_CTL_BIN, "--root", r, "models", "ls"});
+  EXPECT_NE(ls.out.find("tiny:latest"), std::string::npos) << ls.out;
+  EXPECT_NE(ls.out.find("Q4_K_M"), std::string::npos) << ls.out;
+  auto show = run({AIBOX_CTL_BIN, "--root", r, "models", "show", "tiny"});
+  EXPECT_NE(show.out.find(sha256(usb.path() / "tiny.gguf")), std::string::npos) << show.out;
+  auto json = run({AIBOX_CTL_BIN, "--root", r, "--json", "models", "verify", "tiny"});
+  EXPECT_EQ(json.exitCode, 0) << json.err;
+  EXPECT_NE(json.out.find("\"state\":\"succeeded\""), std::string::npos) << json.out;
+  auto wrong =
+      run({AIBOX_CTL_BIN, "--root", r, "models", "import", (usb.path() / "tiny.gguf").string(),
+           "--name", "other", "--sha256", std::string(64, 'c')});
+  EXPECT_EQ(wrong.exitCode, 1);
+  EXPECT_NE(wrong.out.find("SHA-256 mismatch"), std::string::npos) << wrong.out;
+  auto removed = run({AIBOX_CTL_BIN, "--root", r, "models", "rm", "tiny"});
+  EXPECT_EQ(removed.exitCode, 0) << removed.out << removed.err;
+  EXPECT_EQ(run({AIBOX_CTL_BIN, "--root", r, "models", "show", "tiny"}).exitCode, 1);
+  EXPECT_EQ(run({AIBOX_CTL_BIN, "--root", r, "models", "import", "x"}).exitCode, 2);
+}
+
+}  // namespace
+}  // namespace aibox::test
