@@ -175,6 +175,9 @@ std::optional<Settings> loadSettings(int argc, const char* const* argv) {
   s.tlsCertificate = s.paths.under(vm["tls.certificate"].as<std::string>());
   s.tlsKey = s.paths.under(vm["tls.key"].as<std::string>());
   hardware::resolvePaths(vm, s.paths, s.hardware);
+  if (s.models.caBundle) {
+    s.models.caBundle = s.paths.under(s.models.caBundle->string());
+  }
   return s;
 }
 

@@ -106,6 +106,30 @@ void HashingWriter::throwIfFailed() {
   }
 }
 
+std::uint64_t HashingWriter::continueFile() {
+  auto block = std::make_unique<char[]>(kBufferBytes);
+  std::uint64_t offset = 0;
+  while (true) {
+    ssize_t n = ::pread(fd_, block.get(), kBufferBytes, static_cast<off_t>(offset));
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n < 0) {
+      throw std::system_error(errno, std::generic_category(), "cannot read the partial file");
+    }
+    if (n == 0) {
+      break;
+    }
+    digest_->update(block.get(), static_cast<std::size_t>(n));
+    offset += static_cast<std::uint64_t>(n);
+  }
+  if (::lseek(fd_, static_cast<off_t>(offset), SEEK_SET) < 0) {
+    throw std::system_error(errno, std::generic_category(), "cannot seek the partial file");
+  }
+  bytes_ = offset;
+  return offset;
+}
+
 std::span<char> HashingWriter::buffer() {
   if (current_ == nullptr) {
     std::unique_lock lock(mutex_);

@@ -13,6 +13,7 @@
 #include <stdexcept>
 #include <system_error>
 
+#include "agent/models/download.hpp"
 #include "agent/models/models.hpp"
 #include "common/json/json.hpp"
 #include "common/log/log.hpp"
@@ -98,6 +99,59 @@ std::vector<std::pair<std::string, stdfs::path>> sourceFiles(const stdfs::path& 
   return files;
 }
 
+// A file descriptor closed when it goes out of scope.
+class Fd {
+ public:
+  Fd(int fd, const std::string& what) : fd_(fd) {
+    if (fd_ < 0) {
+      throw std::system_error(errno, std::generic_category(), what);
+    }
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  ~Fd() { ::close(fd_); }
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+// Reads a local file into `writer`, checking `cancel` between blocks.
+void copyLocal(const stdfs::path& path, HashingWriter& writer, const std::atomic<bool>& cancel,
+               std::atomic<std::uint64_t>& done) {
+  Fd in(::open(path.c_str(), O_RDONLY | O_CLOEXEC), "cannot open " + path.string());
+  ::posix_fadvise(in.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
+  while (true) {
+    if (cancel) {
+      throw std::runtime_error("cancelled");
+    }
+    auto room = writer.buffer();
+    ssize_t n = ::read(in.get(), room.data(), room.size());
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n < 0) {
+      throw std::system_error(errno, std::generic_category(), "cannot read " + path.string());
+    }
+    if (n == 0) {
+      return;
+    }
+    writer.commit(static_cast<std::size_t>(n));
+    done += static_cast<std::uint64_t>(n);
+  }
+}
+
+bool isUrl(std::string_view source) {
+  return source.starts_with("http://") || source.starts_with("https://");
+}
+
+// The file name a URL's path ends with ("model.gguf" when it ends with '/').
+std::string urlFileName(const std::string& url) {
+  auto path = url.substr(0, url.find_first_of("?#"));
+  auto name = path.substr(path.find_last_of('/') + 1);
+  return name.empty() ? "model.gguf" : name;
+}
+
 bool validName(const std::string& s) {
   static const std::regex kName("[a-z0-9][a-z0-9._-]{0,63}");
   return std::regex_match(s, kName);
@@ -119,6 +173,33 @@ struct Jobs::Job {
   std::string error;
   std::string finishedAt;
 };
+
+std::vector<Jobs::SourceFile> Jobs::importFiles(const std::string& source, Job& job) {
+  std::vector<SourceFile> files;
+  if (isUrl(source)) {
+    const auto& settings = store_.settings();
+    DownloadOptions options;
+    options.caBundle = settings.caBundle;
+    options.proxy = settings.proxy;
+    options.retries = settings.downloadRetries;
+    files.push_back({urlFileName(source), [this, source, options, &job](HashingWriter& writer) {
+                       if (auto size = remoteSize(source, options)) {
+                         job.total = *size;
+                         if (*size > writer.bytes()) {
+                           store_.checkSpace(*size - writer.bytes());
+                         }
+                       }
+                       download(source, writer, options, job.cancelled, job.done, job.total);
+                     }});
+    return files;
+  }
+  for (const auto& [name, path] : sourceFiles(source)) {
+    files.push_back({name, [path, &job](HashingWriter& writer) {
+                       copyLocal(path, writer, job.cancelled, job.done);
+                     }});
+  }
+  return files;
+}
 
 Jobs::Jobs(Store& store, db::Worker& database)
     : store_(store),
@@ -149,18 +230,13 @@ std::shared_ptr<Jobs::Job> Jobs::add(const std::string& kind, const std::string&
   return job;
 }
 
-JobView Jobs::startImport(db::Database& db, const ImportRequest& r) {
-  if (!validName(r.name) || !validName(r.tag)) {
-    throw std::invalid_argument(
-        "name and tag must be 1 to 64 of a-z, 0-9, '.', '_' and '-', starting with a letter or "
-        "digit");
-  }
-  if (r.sha256 && !std::regex_match(*r.sha256, std::regex("[0-9a-f]{64}"))) {
-    throw std::invalid_argument("sha256 must be 64 lower-case hex digits");
-  }
-  stdfs::path source(r.source);
+// A local source checked: absolute, inside an import directory, existing; returns its canonical
+// path.
+std::string Jobs::checkLocalSource(const std::string& text, bool singleFile) const {
+  stdfs::path source(text);
   if (!source.is_absolute()) {
-    throw std::invalid_argument("source must be an absolute path on the box (or a URL)");
+    throw std::invalid_argument(
+        "source must be an absolute path on the box, or an http:// or https:// URL");
   }
   std::error_code ec;
   auto canonical = stdfs::weakly_canonical(source, ec);
@@ -171,30 +247,49 @@ JobView Jobs::startImport(db::Database& db, const ImportRequest& r) {
     for (const auto& d : dirs) {
       list += (list.empty() ? "" : ", ") + d.string();
     }
-    throw std::invalid_argument("source '" + r.source + "' is outside the import directories (" +
-                                list + "): mount the disk there, or add its directory to " +
+    throw std::invalid_argument("source '" + text + "' is outside the import directories (" + list +
+                                "): mount the disk there, or add its directory to " +
                                 "[models] import_dirs");
   }
   if (!stdfs::exists(canonical, ec)) {
-    throw std::invalid_argument("source '" + r.source + "' does not exist");
+    throw std::invalid_argument("source '" + text + "' does not exist");
   }
   auto files = sourceFiles(canonical);
-  if (r.sha256 && files.size() != 1) {
+  if (singleFile && files.size() != 1) {
     throw std::invalid_argument("sha256 checks a single-file model; this source has " +
                                 std::to_string(files.size()) + " files");
+  }
+  return canonical.string();
+}
+
+JobView Jobs::startImport(db::Database& db, const ImportRequest& r) {
+  if (!validName(r.name) || !validName(r.tag)) {
+    throw std::invalid_argument(
+        "name and tag must be 1 to 64 of a-z, 0-9, '.', '_' and '-', starting with a letter or "
+        "digit");
+  }
+  if (r.sha256 && !std::regex_match(*r.sha256, std::regex("[0-9a-f]{64}"))) {
+    throw std::invalid_argument("sha256 must be 64 lower-case hex digits");
+  }
+  std::string source = r.source;
+  std::uint64_t total = 0;
+  if (!isUrl(source)) {
+    source = checkLocalSource(r.source, r.sha256.has_value());
+    for (const auto& [name, path] : sourceFiles(source)) {
+      total += stdfs::file_size(path);
+    }
+    store_.checkSpace(total);
   }
   if (findModel(db, r.name + ":" + r.tag)) {
     throw Conflict("a model " + r.name + ":" + r.tag +
                    " exists already: remove it first or choose another tag");
   }
-  std::uint64_t total = 0;
-  for (const auto& [name, path] : files) {
-    total += stdfs::file_size(path);
-  }
-  store_.checkSpace(total);
-  auto job = add("import", randomId(), canonical.string());
+  // The job and the model show the source without credentials; the request kept to resume the
+  // import after a restart holds it whole.
+  auto shown = redactUrl(source);
+  auto job = add("import", randomId(), shown);
   job->total = total;
-  boost::json::object request{{"source", canonical.string()}, {"name", r.name}, {"tag", r.tag}};
+  boost::json::object request{{"source", source}, {"name", r.name}, {"tag", r.tag}};
   if (r.sha256) {
     request["sha256"] = *r.sha256;
   }
@@ -205,7 +300,7 @@ JobView Jobs::startImport(db::Database& db, const ImportRequest& r) {
         .bind(1, job->modelId)
         .bind(2, r.name)
         .bind(3, r.tag)
-        .bind(4, canonical.string())
+        .bind(4, shown)
         .bind(5, static_cast<std::int64_t>(total))
         .bind(6, job->createdAt)
         .bind(7, job->createdAt)
@@ -215,7 +310,7 @@ JobView Jobs::startImport(db::Database& db, const ImportRequest& r) {
          "created_at) VALUES (?, 'import', ?, ?, ?, 'queued', ?, ?)")
         .bind(1, job->id)
         .bind(2, job->modelId)
-        .bind(3, canonical.string())
+        .bind(3, shown)
         .bind(4, json::serialize(request))
         .bind(5, static_cast<std::int64_t>(total))
         .bind(6, job->createdAt)
@@ -223,10 +318,10 @@ JobView Jobs::startImport(db::Database& db, const ImportRequest& r) {
   });
   log::info("model import started", {{"job", job->id},
                                      {"model", r.name + ":" + r.tag},
-                                     {"source", canonical.string()},
+                                     {"source", shown},
                                      {"bytes", std::to_string(total)}});
   auto copy = r;
-  copy.source = canonical.string();
+  copy.source = source;
   boost::asio::post(*pool_, [this, job, copy] { runImport(job, copy); });
   return *find(job->id);
 }
@@ -238,56 +333,30 @@ void Jobs::runImport(const std::shared_ptr<Job>& job, ImportRequest request) {
     job->started = std::chrono::steady_clock::now();
   }
   std::vector<stdfs::path> partials;
-  try {
-    auto files = sourceFiles(request.source);
-    std::vector<ModelFile> stored;
-    for (std::size_t i = 0; i < files.size(); ++i) {
-      const auto& [name, path] = files[i];
-      int in = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-      if (in < 0) {
-        throw std::system_error(errno, std::generic_category(), "cannot open " + path.string());
+  std::vector<ModelFile> stored;
+  // Blobs adopted by this import stay pinned until its row is committed or it has failed.
+  struct Unpin {
+    Store& store;
+    const std::vector<ModelFile>& files;
+    ~Unpin() {
+      for (const auto& f : files) {
+        store.unpin(f.digest);
       }
-      ::posix_fadvise(in, 0, 0, POSIX_FADV_SEQUENTIAL);
+    }
+  } unpin{store_, stored};
+  try {
+    auto files = importFiles(request.source, *job);
+    for (std::size_t i = 0; i < files.size(); ++i) {
       auto partial = store_.partialDir() / (job->id + "-" + std::to_string(i));
       partials.push_back(partial);
-      int out = ::open(partial.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-      if (out < 0) {
-        int error = errno;
-        ::close(in);
-        throw std::system_error(error, std::generic_category(),
-                                "cannot create " + partial.string());
-      }
-      std::string digest;
-      std::uint64_t size = 0;
-      try {
-        HashingWriter writer(out);
-        while (true) {
-          if (job->cancelled) {
-            throw std::runtime_error("cancelled");
-          }
-          auto room = writer.buffer();
-          ssize_t n = ::read(in, room.data(), room.size());
-          if (n < 0 && errno == EINTR) {
-            continue;
-          }
-          if (n < 0) {
-            throw std::system_error(errno, std::generic_category(), "cannot read " + path.string());
-          }
-          if (n == 0) {
-            break;
-          }
-          writer.commit(static_cast<std::size_t>(n));
-          job->done += static_cast<std::uint64_t>(n);
-        }
-        size = writer.bytes();
-        digest = writer.finish();
-      } catch (...) {
-        ::close(in);
-        ::close(out);
-        throw;
-      }
-      ::close(in);
-      ::close(out);
+      // A download cut by a restart continues its partial file; a local copy starts afresh.
+      int flags = O_RDWR | O_CREAT | O_CLOEXEC | (isUrl(request.source) ? 0 : O_TRUNC);
+      Fd out(::open(partial.c_str(), flags, 0640), "cannot create " + partial.string());
+      HashingWriter writer(out.get());
+      job->done += writer.continueFile();
+      files[i].copy(writer);
+      auto size = writer.bytes();
+      auto digest = writer.finish();
       if (request.sha256 && digest != *request.sha256) {
         throw std::runtime_error("SHA-256 mismatch: expected " + *request.sha256 + ", got " +
                                  digest +
@@ -295,7 +364,7 @@ void Jobs::runImport(const std::shared_ptr<Job>& job, ImportRequest request) {
                                  "again");
       }
       store_.adopt(partial, digest);
-      stored.push_back({name, digest, size});
+      stored.push_back({files[i].name, digest, size});
     }
     partials.clear();
     store_.materialise(job->modelId, stored);
@@ -344,6 +413,10 @@ void Jobs::runImport(const std::shared_ptr<Job>& job, ImportRequest request) {
     }
     bool cancelled = job->cancelled.load();
     std::string error = cancelled ? "cancelled" : e.what();
+    for (const auto& f : stored) {
+      store_.unpin(f.digest);  // so that collect() removes what this import adopted
+    }
+    stored.clear();
     try {
       onDatabase(database_, [this, &job](db::Database& db) {
         db.prepare("DELETE FROM models WHERE id = ?").bind(1, job->modelId).step();
@@ -540,8 +613,10 @@ void Jobs::resumeInterrupted(db::Database& db) {
     job->source = source;
     std::error_code ec;
     try {
-      for (const auto& [name, path] : sourceFiles(source)) {
-        job->total += stdfs::file_size(path, ec);
+      if (!isUrl(std::string(request.at("source").as_string()))) {
+        for (const auto& [name, path] : sourceFiles(source)) {
+          job->total += stdfs::file_size(path, ec);
+        }
       }
     } catch (const std::exception& e) {
       log::warning("an interrupted model import cannot restart: " + std::string(e.what()),
@@ -558,7 +633,7 @@ void Jobs::resumeInterrupted(db::Database& db) {
       jobs_[id] = job;
     }
     ImportRequest r;
-    r.source = source;
+    r.source = std::string(request.at("source").as_string());
     r.name = std::string(request.at("name").as_string());
     r.tag = std::string(request.at("tag").as_string());
     if (request.contains("sha256")) {

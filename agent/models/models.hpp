@@ -16,6 +16,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -46,8 +47,11 @@ struct Settings {
   // Where local imports may come from (USB and NFS mounts); a path elsewhere is refused, so
   // the API cannot be used to read arbitrary files of the box.
   std::vector<std::filesystem::path> importDirs{"/media", "/mnt", "/srv"};
-  std::uint64_t reserveBytes = 10ULL << 30;  // free space kept on the store's disk
-  int importThreads = 2;                     // imports that run at once
+  std::uint64_t reserveBytes = 10ULL << 30;       // free space kept on the store's disk
+  int importThreads = 2;                          // imports that run at once
+  std::optional<std::filesystem::path> caBundle;  // for HTTPS imports; default: the system's
+  std::string proxy;                              // for HTTP(S) imports; default: $https_proxy
+  int downloadRetries = 5;
 };
 void addSettings(boost::program_options::options_description& description, Settings& settings);
 
@@ -72,6 +76,9 @@ class HashingWriter {
   void commit(std::size_t bytes);
   // Copies `data` through the buffers (for callbacks such as libcurl's).
   void append(std::string_view data);
+  // Continues a file that already holds bytes (a download cut by a restart): hashes them and
+  // appends after them. Call before anything else; returns how many bytes there were.
+  std::uint64_t continueFile();
   // Waits for every write, fsyncs the file and returns the hex digest. Throws
   // std::system_error when a write failed (ENOSPC: the disk is full).
   std::string finish();
@@ -140,8 +147,10 @@ class Store {
   std::filesystem::path linkDir(const std::string& modelId) const;
 
   // Moves a finished, fsynced partial file into the blobs (or drops it when the same content
-  // is already stored) and fsyncs the directory.
-  void adopt(const std::filesystem::path& partial, const std::string& digest) const;
+  // is already stored) and fsyncs the directory. The blob stays pinned (collect() keeps it)
+  // until unpin(): an import's blobs are not referenced by a row until the import commits.
+  void adopt(const std::filesystem::path& partial, const std::string& digest);
+  void unpin(const std::string& digest);
   // Makes the link directory of a model.
   void materialise(const std::string& modelId, const std::vector<ModelFile>& files) const;
   // Removes the blobs no model references, and the link directory of `modelId`.
@@ -158,6 +167,8 @@ class Store {
  private:
   std::filesystem::path root_;
   Settings settings_;
+  mutable std::mutex pinMutex_;
+  std::multiset<std::string> pinned_;
 };
 
 // Database rows.
@@ -184,7 +195,7 @@ void setState(db::Database& db, const std::string& id, State state, const std::s
 // --- jobs ----------------------------------------------------------------------------------
 
 struct ImportRequest {
-  std::string source;  // an absolute path of a file or a directory
+  std::string source;  // an absolute path of a file or a directory, or an http(s) URL
   std::string name;
   std::string tag = "latest";
   std::optional<std::string> sha256;  // expected digest of a single-file model
@@ -232,6 +243,13 @@ class Jobs {
 
  private:
   struct Job;
+  // One file of an import: its name in the model and how to stream its bytes into a writer.
+  struct SourceFile {
+    std::string name;
+    std::function<void(HashingWriter&)> copy;
+  };
+  std::vector<SourceFile> importFiles(const std::string& source, Job& job);
+  std::string checkLocalSource(const std::string& text, bool singleFile) const;
   std::shared_ptr<Job> add(const std::string& kind, const std::string& modelId,
                            const std::string& source);
   void runImport(const std::shared_ptr<Job>& job, ImportRequest request);

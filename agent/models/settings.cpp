@@ -35,7 +35,22 @@ void addSettings(po::options_description& d, Settings& s) {
             throw config::InvalidValue("models.import_threads", "must be between 1 and 16");
           }
         }),
-        "model imports and verifications that run at once");
+        "model imports and verifications that run at once")
+    ("models.ca_bundle", po::value<std::string>()->notifier([&s](const std::string& v) {
+          if (!v.empty()) {
+            s.caBundle = v;
+          }
+        }),
+        "PEM file of the CAs trusted for HTTPS imports (a local mirror's); default: the system's")
+    ("models.proxy", po::value(&s.proxy)->default_value(""),
+        "proxy for HTTP(S) imports, e.g. http://proxy.example:3128; default: $https_proxy")
+    ("models.download_retries", po::value(&s.downloadRetries)->default_value(s.downloadRetries)
+        ->notifier([](int v) {
+          if (v < 0 || v > 100) {
+            throw config::InvalidValue("models.download_retries", "must be between 0 and 100");
+          }
+        }),
+        "failed attempts in a row before an HTTP import gives up (each resumes where it stopped)");
   // clang-format on
 }
 

@@ -28,7 +28,9 @@ void syncDirectory(const stdfs::path& dir) {
 
 std::string gib(std::uint64_t bytes) {
   std::array<char, 32> text{};
-  std::snprintf(text.data(), text.size(), "%.1f GiB", static_cast<double>(bytes) / (1ULL << 30));
+  bool large = bytes >= (1ULL << 30);
+  std::snprintf(text.data(), text.size(), large ? "%.1f GiB" : "%.1f MiB",
+                static_cast<double>(bytes) / static_cast<double>(large ? 1ULL << 30 : 1ULL << 20));
   return text.data();
 }
 
@@ -151,7 +153,11 @@ stdfs::path Store::linkDir(const std::string& modelId) const {
   return root_ / "links" / modelId;
 }
 
-void Store::adopt(const stdfs::path& partial, const std::string& digest) const {
+void Store::adopt(const stdfs::path& partial, const std::string& digest) {
+  {
+    std::lock_guard lock(pinMutex_);
+    pinned_.insert(digest);
+  }
   auto target = blob(digest);
   std::error_code ec;
   if (stdfs::exists(target, ec)) {
@@ -161,6 +167,13 @@ void Store::adopt(const stdfs::path& partial, const std::string& digest) const {
   ::chmod(partial.c_str(), 0440);
   stdfs::rename(partial, target);
   syncDirectory(target.parent_path());
+}
+
+void Store::unpin(const std::string& digest) {
+  std::lock_guard lock(pinMutex_);
+  if (auto it = pinned_.find(digest); it != pinned_.end()) {
+    pinned_.erase(it);
+  }
 }
 
 void Store::materialise(const std::string& modelId, const std::vector<ModelFile>& files) const {
@@ -185,6 +198,12 @@ void Store::collect(db::Database& db, const std::string& modelId) const {
   while (rows.step()) {
     referenced.insert("sha256-" + rows.text(0));
   }
+  {
+    std::lock_guard lock(pinMutex_);
+    for (const auto& digest : pinned_) {
+      referenced.insert("sha256-" + digest);
+    }
+  }
   for (const auto& entry : stdfs::directory_iterator(root_ / "blobs", ec)) {
     if (!referenced.contains(entry.path().filename().string())) {
       stdfs::remove(entry.path(), ec);
@@ -196,11 +215,23 @@ void Store::collect(db::Database& db, const std::string& modelId) const {
 std::vector<std::string> Store::reconcile(db::Database& db) const {
   std::vector<std::string> done;
   std::error_code ec;
-  // Partial files of jobs that will not resume (resumable ones are restarted from their
-  // source, which writes a new partial file).
+  // Partial files are removed, but for downloads that resume: an import from a local source
+  // restarts from its source, one from a URL continues its partial file with a Range request.
+  std::set<std::string> resuming;
+  auto jobs = db.prepare(
+      "SELECT id FROM model_jobs WHERE kind = 'import' AND state IN ('queued', 'running') "
+      "AND (json_extract(request, '$.source') LIKE 'http://%' "
+      "OR json_extract(request, '$.source') LIKE 'https://%')");
+  while (jobs.step()) {
+    resuming.insert(jobs.text(0));
+  }
   for (const auto& entry : stdfs::directory_iterator(partialDir(), ec)) {
+    auto name = entry.path().filename().string();
+    if (resuming.contains(name.substr(0, name.find('-')))) {
+      continue;
+    }
     stdfs::remove_all(entry.path(), ec);
-    done.push_back("removed partial import " + entry.path().filename().string());
+    done.push_back("removed partial import " + name);
   }
   auto models = listModels(db);
   for (const auto& m : models) {

@@ -9,9 +9,12 @@
 #include <vector>
 
 #include "tests/support/files.hpp"
+#include "tests/support/mount_sandbox.hpp"
 
 namespace aibox::hwmon::test {
 
+using aibox::test::enterPrivateMountNamespace;
+using aibox::test::Mount;
 using aibox::test::readFile;
 using aibox::test::TempDir;
 using aibox::test::writeFile;

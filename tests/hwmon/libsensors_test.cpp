@@ -9,7 +9,7 @@
 
 #include "hwmon/hwmon.hpp"
 #include "tests/hwmon/fake_sysfs.hpp"
-#include "tests/hwmon/mount_sandbox.hpp"
+#include "tests/support/mount_sandbox.hpp"
 
 namespace aibox::hwmon {
 namespace {
@@ -127,7 +127,7 @@ class Libsensors : public ::testing::Test {
   }
 
   test::TempDir dir_;
-  std::optional<test::BindMount> mount_;
+  std::optional<test::Mount> mount_;
   std::unique_ptr<Source> source_;
   Report report_;
   std::map<std::string, Reading> readings_;

@@ -1,4 +1,4 @@
-#include "tests/hwmon/mount_sandbox.hpp"
+#include "tests/support/mount_sandbox.hpp"
 
 #include <sched.h>
 #include <sys/mount.h>
@@ -8,7 +8,7 @@
 #include <fstream>
 #include <system_error>
 
-namespace aibox::hwmon::test {
+namespace aibox::test {
 namespace {
 
 std::string failure(const std::string& what) {
@@ -53,8 +53,20 @@ std::string enterPrivateMountNamespace() {
   return error;
 }
 
-BindMount::BindMount(const std::filesystem::path& from, const std::filesystem::path& onto)
-    : onto_(onto) {
+Mount::Mount(std::uint64_t tmpfsBytes, const std::filesystem::path& onto) : onto_(onto) {
+  error_ = enterPrivateMountNamespace();
+  if (!error_.empty()) {
+    return;
+  }
+  std::string options = "size=" + std::to_string(tmpfsBytes) + ",mode=0750";
+  if (::mount("tmpfs", onto.c_str(), "tmpfs", 0, options.c_str()) != 0) {
+    error_ = failure("mounting a tmpfs over " + onto.string());
+    return;
+  }
+  mounted_ = true;
+}
+
+Mount::Mount(const std::filesystem::path& from, const std::filesystem::path& onto) : onto_(onto) {
   error_ = enterPrivateMountNamespace();
   if (!error_.empty()) {
     return;
@@ -66,10 +78,10 @@ BindMount::BindMount(const std::filesystem::path& from, const std::filesystem::p
   mounted_ = true;
 }
 
-BindMount::~BindMount() {
+Mount::~Mount() {
   if (mounted_) {
     ::umount2(onto_.c_str(), MNT_DETACH);
   }
 }
 
-}  // namespace aibox::hwmon::test
+}  // namespace aibox::test
