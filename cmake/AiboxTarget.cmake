@@ -8,7 +8,7 @@ function(aibox_warnings target)
                                            -Wno-missing-field-initializers
                                            # GCC 12 at -O3 flags "literal" + std::string as an
                                            # overlapping memcpy (GCC bug 105329, a false positive)
-                                           -Wno-restrict)
+                                           $<$<CXX_COMPILER_ID:GNU>:-Wno-restrict>)
   if(AIBOX_WERROR)
     target_compile_options(${target} PRIVATE -Werror)
   endif()
