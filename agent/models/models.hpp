@@ -98,6 +98,7 @@ class HashingWriter {
   char* current_ = nullptr;
   std::size_t filled_ = 0;
   std::uint64_t bytes_ = 0;
+  std::uint64_t offset_ = 0;  // where the writer thread writes next
   std::mutex mutex_;
   std::condition_variable changed_;
   bool done_ = false;
