@@ -128,6 +128,37 @@ void handleModelVerify(const std::shared_ptr<const http::Call>& call, const http
   });
 }
 
+// The model as a tar bundle, streamed from its blobs.
+void handleModelBundle(const std::shared_ptr<const http::Call>& call, const http::Reply& reply,
+                       Services& services) {
+  std::string id(call->param("id"));
+  services.database.post([reply, id, &services](db::Database& db) {
+    try {
+      auto m = models::findModel(db, id);
+      if (!m) {
+        reply(notFound(id));
+        return;
+      }
+      if (m->state != models::State::ready) {
+        reply(http::error(http::Status::conflict, "conflict",
+                          "model " + m->name + ":" + m->tag + " is " +
+                              std::string(models::stateName(m->state)) +
+                              ": only a ready model can be exported"));
+        return;
+      }
+      http::StreamedResponse res;
+      res.headers.set(boost::beast::http::field::content_type, "application/x-tar");
+      res.headers.set(boost::beast::http::field::content_disposition,
+                      "attachment; filename=\"" + m->name + "-" + m->tag + ".aibox.tar\"");
+      res.contentLength = models::bundleSize(*m);
+      res.source = models::bundleSource(services.store, *m);
+      reply(std::move(res));
+    } catch (const db::Error& e) {
+      databaseFailed(reply, e);
+    }
+  });
+}
+
 }  // namespace
 
 void addModelRoutes(http::Router& router, Services& services) {
@@ -148,6 +179,11 @@ void addModelRoutes(http::Router& router, Services& services) {
       http::Verb::delete_, "/api/v1/models/{id}", "model:write",
       [&services](const std::shared_ptr<const http::Call>& call, const http::Reply& reply) {
         handleModelDelete(call, reply, services);
+      });
+  router.addAsync(
+      http::Verb::get, "/api/v1/models/{id}/bundle", "model:read",
+      [&services](const std::shared_ptr<const http::Call>& call, const http::Reply& reply) {
+        handleModelBundle(call, reply, services);
       });
   router.addAsync(
       http::Verb::post, "/api/v1/models/{id}/verify", "model:write",

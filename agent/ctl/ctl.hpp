@@ -36,8 +36,10 @@ struct HttpResult {
 class AgentClient {
  public:
   explicit AgentClient(std::filesystem::path socket) : socket_(std::move(socket)) {}
+  // With a `sink`, a successful response body is written there instead of into the result.
   std::optional<HttpResult> request(const std::string& method, const std::string& path,
-                                    const std::string& body, std::string& problem) const;
+                                    const std::string& body, std::string& problem,
+                                    std::ostream* sink = nullptr) const;
 
  private:
   std::filesystem::path socket_;

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <thread>
 
@@ -22,6 +23,8 @@ constexpr const char* kModelsUsage =
     "                            progress until it ends (--json: one JSON line per update)\n"
     "  verify MODEL [--no-wait]  re-hash every file of a model; a mismatch marks it corrupt\n"
     "  rm MODEL                  remove a model (refused while a runtime uses it)\n"
+    "  export MODEL FILE         write the model as a bundle (tar: manifest and files) for\n"
+    "                            another box; import it there with: models import FILE.tar\n"
     "  jobs                      imports and verifications since the agent started\n"
     "  cancel JOB                cancel an import or a verification\n";
 
@@ -167,6 +170,51 @@ int importModel(const Options& options, const std::vector<std::string>& args) {
   return startJob(options, "/api/v1/models", body, wait);
 }
 
+// Streams the bundle into FILE.part, then renames it: a cut transfer never looks complete.
+int exportModel(const Options& options, const std::string& model, const std::string& file) {
+  std::filesystem::path target(file);
+  auto part = target;
+  part += ".part";
+  std::string problem;
+  std::optional<HttpResult> result;
+  {
+    std::ofstream out(part, std::ios::binary | std::ios::trunc);
+    if (!out) {
+      std::cerr << "aiboxctl: cannot write " << part.string() << '\n';
+      return kFailed;
+    }
+    result =
+        AgentClient(options.socket)
+            .request("GET", "/api/v1/models/" + urlEncode(model) + "/bundle", "", problem, &out);
+    out.flush();
+    if (result && result->status == 200 && !out) {
+      problem = "cannot write " + part.string() + " (is the disk full?)";
+      result.reset();
+    }
+  }
+  if (!result || result->status != 200) {
+    std::filesystem::remove(part);
+    if (!result) {
+      return problem.starts_with("cannot write")
+                 ? (std::cerr << "aiboxctl: " << problem << '\n', kFailed)
+                 : agentDown(options, problem);
+    }
+    std::cerr << "aiboxctl: " << errorMessage(*result) << '\n';
+    return kFailed;
+  }
+  std::filesystem::rename(part, target);
+  auto size = std::filesystem::file_size(target);
+  if (options.json) {
+    std::cout << json::serialize(boost::json::object{
+                     {"model", model}, {"file", target.string()}, {"size_bytes", size}})
+              << '\n';
+  } else {
+    std::cout << "model " << model << " exported to " << target.string() << " ("
+              << bytes(static_cast<double>(size)) << ")\n";
+  }
+  return kOk;
+}
+
 void printJobs(const boost::json::object& answer) {
   std::vector<std::vector<std::string>> rows{{"JOB", "KIND", "STATE", "DONE", "SOURCE", "ERROR"}};
   for (const auto& v : answer.at("jobs").as_array()) {
@@ -210,6 +258,9 @@ int modelsCommand(const Options& options, const std::vector<std::string>& args) 
     return run(options, "DELETE", model(), {}, [&args](const boost::json::object& /*answer*/) {
       std::cout << "model " << args[1] << " removed\n";
     });
+  }
+  if (command == "export" && args.size() == 3 && hasModel) {
+    return exportModel(options, args[1], args[2]);
   }
   if (command == "jobs" && args.size() == 1) {
     return run(options, "GET", "/api/v1/jobs", {}, printJobs);

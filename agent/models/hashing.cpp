@@ -94,9 +94,9 @@ void HashingWriter::writerLoop() {
       ::sync_file_range(fd_, offset, static_cast<off64_t>(written), SYNC_FILE_RANGE_WRITE);
       if (offset > 0) {
         auto previous = std::max<off64_t>(0, offset - static_cast<off64_t>(kBufferBytes));
-        ::sync_file_range(fd_, previous, offset - previous,
-                          SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
-                              SYNC_FILE_RANGE_WAIT_AFTER);
+        ::sync_file_range(
+            fd_, previous, offset - previous,
+            SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
       }
       offset_ += written;
     }

@@ -152,6 +152,10 @@ std::string urlFileName(const std::string& url) {
   return name.empty() ? "model.gguf" : name;
 }
 
+bool isBundle(std::string_view source) {
+  return !isUrl(source) && source.ends_with(".tar");
+}
+
 bool validName(const std::string& s) {
   static const std::regex kName("[a-z0-9][a-z0-9._-]{0,63}");
   return std::regex_match(s, kName);
@@ -191,6 +195,17 @@ std::vector<Jobs::SourceFile> Jobs::importFiles(const std::string& source, Job& 
                        }
                        download(source, writer, options, job.cancelled, job.done, job.total);
                      }});
+    return files;
+  }
+  if (isBundle(source)) {
+    std::shared_ptr<int> fd;
+    for (const auto& f : openBundle(source, fd)) {
+      files.push_back({f.path,
+                       [fd, f, &job](HashingWriter& writer) {
+                         copyBundleEntry(*fd, f, writer, job.cancelled, job.done);
+                       },
+                       f.digest});
+    }
     return files;
   }
   for (const auto& [name, path] : sourceFiles(source)) {
@@ -275,8 +290,19 @@ JobView Jobs::startImport(db::Database& db, const ImportRequest& r) {
   std::uint64_t total = 0;
   if (!isUrl(source)) {
     source = checkLocalSource(r.source, r.sha256.has_value());
-    for (const auto& [name, path] : sourceFiles(source)) {
-      total += stdfs::file_size(path);
+    if (isBundle(source)) {
+      std::shared_ptr<int> fd;
+      try {
+        for (const auto& f : openBundle(source, fd)) {
+          total += f.size;
+        }
+      } catch (const std::runtime_error& e) {
+        throw std::invalid_argument(e.what());  // a bad bundle is a bad request
+      }
+    } else {
+      for (const auto& [name, path] : sourceFiles(source)) {
+        total += stdfs::file_size(path);
+      }
     }
     store_.checkSpace(total);
   }
@@ -357,11 +383,11 @@ void Jobs::runImport(const std::shared_ptr<Job>& job, ImportRequest request) {
       files[i].copy(writer);
       auto size = writer.bytes();
       auto digest = writer.finish();
-      if (request.sha256 && digest != *request.sha256) {
-        throw std::runtime_error("SHA-256 mismatch: expected " + *request.sha256 + ", got " +
-                                 digest +
-                                 ": the file differs from the one published; copy it "
-                                 "again");
+      auto expected = files[i].sha256 ? files[i].sha256 : request.sha256;
+      if (expected && digest != *expected) {
+        throw std::runtime_error("SHA-256 mismatch for " + files[i].name + ": expected " +
+                                 *expected + ", got " + digest +
+                                 ": the file differs from the one published; copy it again");
       }
       store_.adopt(partial, digest);
       stored.push_back({files[i].name, digest, size});
@@ -613,7 +639,7 @@ void Jobs::resumeInterrupted(db::Database& db) {
     job->source = source;
     std::error_code ec;
     try {
-      if (!isUrl(std::string(request.at("source").as_string()))) {
+      if (!isUrl(std::string(request.at("source").as_string())) && !isBundle(source)) {
         for (const auto& [name, path] : sourceFiles(source)) {
           job->total += stdfs::file_size(path, ec);
         }

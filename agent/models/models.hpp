@@ -193,6 +193,24 @@ std::vector<ModelRow> listModels(db::Database& db);
 boost::json::object modelJson(const ModelRow& model);
 void setState(db::Database& db, const std::string& id, State state, const std::string& error = {});
 
+// --- bundles (tar: manifest.json, then blobs/sha256-<hex>) --------------------------------
+
+std::uint64_t bundleSize(const ModelRow& model);
+// The bundle's bytes, piece by piece (the signature of http::BodySource); blocks on disk reads.
+std::function<bool(std::string&, std::size_t)> bundleSource(const Store& store,
+                                                            const ModelRow& model);
+struct BundleFile {
+  std::string path;
+  std::string digest;
+  std::uint64_t size = 0;
+};
+// Reads a bundle's manifest (its first member) and returns the files it lists; `fd` keeps the
+// archive open, positioned at the first blob. Throws with what is wrong.
+std::vector<BundleFile> openBundle(const std::filesystem::path& path, std::shared_ptr<int>& fd);
+// Copies the next member, which must be `file`'s blob, into `writer`.
+void copyBundleEntry(int fd, const BundleFile& file, HashingWriter& writer,
+                     const std::atomic<bool>& cancel, std::atomic<std::uint64_t>& done);
+
 // --- jobs ----------------------------------------------------------------------------------
 
 struct ImportRequest {
@@ -248,6 +266,7 @@ class Jobs {
   struct SourceFile {
     std::string name;
     std::function<void(HashingWriter&)> copy;
+    std::optional<std::string> sha256;  // what the content must hash to (a bundle's manifest)
   };
   std::vector<SourceFile> importFiles(const std::string& source, Job& job);
   std::string checkLocalSource(const std::string& text, bool singleFile) const;

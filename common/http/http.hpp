@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/beast/http/fields.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/status.hpp>
 #include <boost/beast/http/string_body.hpp>
@@ -18,6 +19,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "common/json/json.hpp"
@@ -69,8 +71,28 @@ struct Call {
   std::string_view param(std::string_view name) const;
 };
 
-// Answers a call exactly once, from any thread.
-using Reply = std::function<void(Response)>;
+// Produces a streamed body piece by piece. The server calls it again and again, never on the
+// event loop (so it may block on disk) and never two calls at once, each time with an empty
+// `out`; it appends at most `max` bytes and returns false once the body is complete. It is
+// asked for the next piece only while the previous one is being written, so at most two
+// pieces are held. A throw (or, with a contentLength, a body that ends short or runs long)
+// closes the connection mid-body: the client sees a truncated transfer.
+using BodySource = std::function<bool(std::string& out, std::size_t max)>;
+
+// A response whose body is too large to hold in memory (a model bundle), written as its
+// source produces it: with Content-Length when `contentLength` is given, else chunked. The
+// status and headers are sent first, so metrics and audit see the status as for a Response.
+struct StreamedResponse {
+  Status status = Status::ok;
+  boost::beast::http::fields headers;
+  std::optional<std::uint64_t> contentLength;
+  BodySource source;
+};
+
+using AnyResponse = std::variant<Response, StreamedResponse>;
+
+// Answers a call exactly once, from any thread, with a Response or a StreamedResponse.
+using Reply = std::function<void(AnyResponse)>;
 using AsyncHandler = std::function<void(std::shared_ptr<const Call>, Reply)>;
 using Handler = std::function<Response(const Call&)>;
 
@@ -96,6 +118,8 @@ class Authenticator {
 // Receives every mutating call (POST, PUT, PATCH, DELETE) that matched a route, with its
 // response, whether the route answered or the router refused it. It must pass the response
 // on to `send` once the call is recorded, so no change is acknowledged before it is audited.
+// For a StreamedResponse it receives the status and headers with an empty body, and the
+// stream starts when it calls `send`.
 class Auditor {
  public:
   Auditor() = default;

@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <array>
+#include <memory>
 #include <stdexcept>
+#include <variant>
 
 #include "common/http/http.hpp"
 #include "common/http/roles.hpp"
@@ -65,6 +67,21 @@ std::optional<std::string> decodeSegment(std::string_view s) {
 
 bool isParam(std::string_view segment) {
   return segment.size() > 2 && segment.front() == '{' && segment.back() == '}';
+}
+
+// A streamed response is audited by its status and headers; the stream waits for the record.
+void audit(const Auditor& auditor, const Call& call, AnyResponse res, const Reply& send) {
+  if (auto* plain = std::get_if<Response>(&res)) {
+    auditor.record(call, std::move(*plain), send);
+    return;
+  }
+  auto streamed = std::make_shared<StreamedResponse>(std::get<StreamedResponse>(std::move(res)));
+  Response head{streamed->status, 11};
+  for (const auto& field : streamed->headers) {
+    head.insert(field.name_string(), field.value());
+  }
+  auditor.record(call, std::move(head),
+                 [send, streamed](const AnyResponse& /*head*/) { send(std::move(*streamed)); });
 }
 
 }  // namespace
@@ -194,8 +211,8 @@ void Router::dispatch(const std::shared_ptr<Call>& call, const Reply& plainReply
   Verb verb = call->request.method();
   if (found.route != nullptr && auditor_ != nullptr && verb != Verb::get && verb != Verb::head &&
       verb != Verb::options) {
-    reply = [auditor = auditor_, call, plainReply](Response res) {
-      auditor->record(*call, std::move(res), plainReply);
+    reply = [auditor = auditor_, call, plainReply](AnyResponse res) {
+      audit(*auditor, *call, std::move(res), plainReply);
     };
   }
   if (found.route == nullptr) {

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <boost/asio/dispatch.hpp>
@@ -12,17 +13,21 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core/basic_stream.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
+#include <boost/beast/http/serializer.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <charconv>
 #include <mutex>
 #include <stdexcept>
+#include <variant>
 #include <vector>
 
 #include "common/log/log.hpp"
@@ -54,7 +59,12 @@ class SessionBase {
 
 struct detail::ServerShared : std::enable_shared_from_this<detail::ServerShared> {
   ServerShared(net::io_context& ioContext, const Router& r, HttpMetrics& m, ServerOptions o)
-      : io(ioContext), router(r), metrics(m), options(o), drainTimer(ioContext) {}
+      : io(ioContext),
+        router(r),
+        metrics(m),
+        options(o),
+        drainTimer(ioContext),
+        streams(std::make_unique<net::thread_pool>(std::max<std::size_t>(o.streamThreads, 1))) {}
 
   net::io_context& io;
   const Router& router;
@@ -67,6 +77,8 @@ struct detail::ServerShared : std::enable_shared_from_this<detail::ServerShared>
   std::atomic<bool> draining{false};
   std::function<void()> done;
   net::steady_timer drainTimer;
+  // Runs the sources of streamed bodies, off the event loop; gone once the Server is.
+  std::unique_ptr<net::thread_pool> streams;
 
   std::vector<std::unique_ptr<tcp::acceptor>> tcpAcceptors;
   std::vector<std::shared_ptr<net::ssl::context>> tlsContexts;  // parallel to tcpAcceptors
@@ -120,6 +132,25 @@ bool quietError(const beast::error_code& ec) {
          ec == net::error::connection_reset || ec == net::error::broken_pipe ||
          ec == net::ssl::error::stream_truncated;
 }
+
+// The largest piece asked of a streamed body's source; two are held at most.
+constexpr std::size_t kPieceBytes = 1024UL * 1024;
+
+// A streamed body on its way out. The source runs on the stream pool while a piece is on the
+// wire; everything else is touched only on the session's strand.
+struct Outgoing {
+  bhttp::response<bhttp::buffer_body> message;
+  std::optional<bhttp::response_serializer<bhttp::buffer_body>> serializer;
+  BodySource source;
+  std::string route;
+  std::optional<std::uint64_t> owed;  // what the Content-Length still promises
+  std::string writing;                // the piece on the wire
+  std::optional<std::string> ready;   // the next piece, waiting for the wire
+  std::string spare;                  // a written piece, kept for its capacity
+  bool last = false;                  // `ready` or `writing` ends the body
+  bool onWire = false;
+  bool keep = false;
+};
 
 template <class Stream>
 class Session final : public SessionBase, public std::enable_shared_from_this<Session<Stream>> {
@@ -281,24 +312,30 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     version_ = call->request.version();
     verb_ = call->request.method();
     started_ = std::chrono::steady_clock::now();
-    auto reply = [self = this->shared_from_this(), call](Response res) {
+    auto reply = [self = this->shared_from_this(), call](AnyResponse res) {
       net::dispatch(self->stream_.get_executor(), [self, call, res = std::move(res)]() mutable {
-        self->send(call->route, std::move(res));
+        std::visit([&self, &call](auto& answer) { self->send(call->route, std::move(answer)); },
+                   res);
       });
     };
     shared_->router.dispatch(call, reply);
   }
 
-  void send(std::string_view route, Response res) {
+  // Counts the answer in the metrics and moves to writing; false for a second answer.
+  bool beginAnswer(std::string_view route, unsigned status) {
     if (state_ != State::handling) {
       log::error("a route answered twice; the second answer is dropped",
                  {{"route", std::string(route)}});
-      return;
+      return false;
     }
     state_ = State::writing;
     std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - started_;
-    shared_->metrics.observe(route, verb_, res.result_int(), elapsed.count());
-    bool keep = keepAlive_ && !drainRequested_ && !shared_->draining;
+    shared_->metrics.observe(route, verb_, status, elapsed.count());
+    return true;
+  }
+
+  template <class Body>
+  void decorate(bhttp::response<Body>& res, bool keep) {
     res.version(version_);
     res.keep_alive(keep);
     res.set(bhttp::field::server, "aibox");
@@ -306,6 +343,16 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     if constexpr (kTls) {
       res.set(bhttp::field::strict_transport_security, "max-age=31536000");
     }
+  }
+
+  bool keepAfterAnswer() const { return keepAlive_ && !drainRequested_ && !shared_->draining; }
+
+  void send(std::string_view route, Response res) {
+    if (!beginAnswer(route, res.result_int())) {
+      return;
+    }
+    bool keep = keepAfterAnswer();
+    decorate(res, keep);
     res.prepare_payload();
     auto message = std::make_shared<Response>(std::move(res));
     lowest().expires_after(shared_->options.bodyTimeout);
@@ -320,6 +367,135 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
             self->closeGracefully();
           }
         });
+  }
+
+  // The head goes out while the source makes the first piece; from then on the source makes
+  // piece n+1 while piece n is on the wire, and each write renews the body deadline.
+  void send(std::string_view route, StreamedResponse res) {
+    if (!beginAnswer(route, static_cast<unsigned>(res.status))) {
+      return;
+    }
+    auto out = std::make_shared<Outgoing>();
+    out->keep = keepAfterAnswer();
+    out->message.result(res.status);
+    for (const auto& field : res.headers) {
+      out->message.insert(field.name_string(), field.value());
+    }
+    if (res.contentLength) {
+      out->message.content_length(*res.contentLength);
+      out->owed = *res.contentLength;
+    } else if (version_ >= 11) {
+      out->message.chunked(true);
+    } else {
+      out->keep = false;  // an HTTP/1.0 body without a length ends when the connection does
+    }
+    decorate(out->message, out->keep);
+    out->message.body().data = nullptr;
+    out->message.body().more = true;
+    out->serializer.emplace(out->message);
+    out->source = std::move(res.source);
+    out->route = std::string(route);
+    outgoing_ = out;
+    produce();
+    out->onWire = true;
+    lowest().expires_after(shared_->options.bodyTimeout);
+    bhttp::async_write_header(stream_, *out->serializer,
+                              [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+                                self->onPieceWritten(ec);
+                              });
+  }
+
+  void produce() {
+    if (!shared_->streams) {
+      closeNow();
+      return;
+    }
+    std::string piece = std::move(outgoing_->spare);
+    piece.clear();
+    net::post(*shared_->streams, [self = this->shared_from_this(), out = outgoing_,
+                                  executor = stream_.get_executor(),
+                                  piece = std::move(piece)]() mutable {
+      std::optional<std::string> failure;
+      bool more = false;
+      try {
+        more = out->source(piece, kPieceBytes);
+      } catch (const std::exception& e) {
+        failure = e.what();
+      }
+      net::post(executor, [self = std::move(self), out = std::move(out), piece = std::move(piece),
+                           more, failure = std::move(failure)]() mutable {
+        self->onProduced(out, std::move(piece), more, failure);
+      });
+    });
+  }
+
+  void onProduced(const std::shared_ptr<Outgoing>& out, std::string piece, bool more,
+                  const std::optional<std::string>& failure) {
+    if (state_ != State::writing || outgoing_ != out) {
+      return;  // the connection closed meanwhile
+    }
+    if (failure) {
+      log::warning("a streamed body failed; its connection is closed mid-body",
+                   {{"route", out->route}, {"remote", remote_}, {"error", *failure}});
+      closeNow();
+      return;
+    }
+    if (out->owed) {
+      if (piece.size() > *out->owed || (!more && piece.size() < *out->owed)) {
+        log::error(
+            "a streamed body ends short of or runs past its Content-Length; its "
+            "connection is closed",
+            {{"route", out->route}, {"remote", remote_}});
+        closeNow();
+        return;
+      }
+      *out->owed -= piece.size();
+    }
+    out->ready = std::move(piece);
+    out->last = !more;
+    if (!out->onWire) {
+      writePiece();
+    }
+  }
+
+  void writePiece() {
+    auto& out = *outgoing_;
+    out.writing = std::move(*out.ready);
+    out.ready.reset();
+    auto& body = out.message.body();
+    body.data = out.writing.empty() ? nullptr : out.writing.data();
+    body.size = out.writing.size();
+    body.more = !out.last;
+    if (!out.last) {
+      produce();
+    }
+    out.onWire = true;
+    lowest().expires_after(shared_->options.bodyTimeout);
+    bhttp::async_write(stream_, *out.serializer,
+                       [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+                         self->onPieceWritten(ec);
+                       });
+  }
+
+  void onPieceWritten(beast::error_code ec) {
+    if (ec && ec != bhttp::error::need_buffer) {
+      closeNow();
+      return;
+    }
+    auto& out = *outgoing_;
+    out.onWire = false;
+    out.spare = std::move(out.writing);
+    if (out.serializer->is_done()) {
+      bool keep = out.keep;
+      outgoing_.reset();
+      if (keep) {
+        waitForRequest();
+      } else {
+        closeGracefully();
+      }
+    } else if (out.ready) {
+      writePiece();
+    }
   }
 
   // Half-close, then read and discard what the peer still sends for a moment, so unread
@@ -372,6 +548,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   unsigned version_ = 11;
   Verb verb_ = Verb::unknown;
   std::chrono::steady_clock::time_point started_;
+  std::shared_ptr<Outgoing> outgoing_;
 };
 
 void acceptTcp(const std::shared_ptr<detail::ServerShared>& shared, tcp::acceptor& acceptor,
@@ -445,6 +622,10 @@ Server::Server(net::io_context& io, const Router& router, HttpMetrics& metrics,
     : shared_(std::make_shared<detail::ServerShared>(io, router, metrics, options)) {}
 
 Server::~Server() {
+  // A source call under way finishes; the queued ones are dropped with the sessions they hold.
+  shared_->streams->stop();
+  shared_->streams->join();
+  shared_->streams.reset();
   for (auto& a : shared_->tcpAcceptors) {
     beast::error_code ignored;
     a->close(ignored);

@@ -1,7 +1,9 @@
 #pragma once
 // HTTP/1.1 on Boost.Beast: TCP listeners (TLS or, for benchmarks, plain) and a unix socket
 // whose peers are identified by SO_PEERCRED. Keep-alive, header and body size limits (431,
-// 413), a deadline for a request head (against slow clients) and a graceful drain.
+// 413), a deadline for a request head (against slow clients) and a graceful drain. Streamed
+// bodies (StreamedResponse) are written piece by piece as the client takes them, each write
+// under bodyTimeout, so a 50 GB body neither sits in memory nor meets a deadline for the whole.
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -29,10 +31,14 @@ struct ServerOptions {
   // From the first byte of a request to the end of its head; also how long an idle
   // keep-alive connection is kept.
   std::chrono::milliseconds headerTimeout{10'000};
-  // For reading a body and for writing a response.
+  // For reading a body and for writing a response (each piece of a streamed one).
   std::chrono::milliseconds bodyTimeout{60'000};
-  // How long drain() waits for requests in flight before closing what is left.
+  // How long drain() waits for requests in flight (streamed bodies included) before closing
+  // what is left.
   std::chrono::milliseconds drainTimeout{20'000};
+  // Threads that run the sources of streamed bodies (StreamedResponse), so their disk reads
+  // never block the event loop; a stream holds one only while its source runs.
+  std::size_t streamThreads = 2;
 };
 
 class Server {

@@ -468,5 +468,129 @@ TEST_F(ModelStore, ADownloadCutByARestartContinuesWithARange) {
   EXPECT_EQ(requests.back().range, "bytes=" + std::to_string(4u << 20) + "-");
 }
 
+TEST_F(ModelStore, ABundleCarriesAModelToAnotherBox) {
+  writeFile(usb.path() / "tiny.gguf", llamaGguf());
+  ASSERT_EQ(importAndWait((usb.path() / "tiny.gguf").string(), "tiny").at("state").as_string(),
+            "succeeded");
+  TempDir otherRoot;
+  TempDir otherUsb;
+  auto bundle = otherUsb.path() / "tiny.aibox.tar";
+  auto exported = run(
+      {AIBOX_CTL_BIN, "--root", root.path().string(), "models", "export", "tiny", bundle.string()});
+  ASSERT_EQ(exported.exitCode, 0) << exported.out << exported.err;
+  EXPECT_FALSE(stdfs::exists(bundle.string() + ".part"));
+  auto listing = run({"tar", "tf", bundle.string()});
+  EXPECT_EQ(listing.out, "manifest.json\nblobs/sha256-" + sha256(usb.path() / "tiny.gguf") + "\n");
+
+  Agent other(otherRoot.path(),
+              AgentOptions{.args = {"--models.import_dirs=" + otherUsb.path().string(),
+                                    "--models.reserve_bytes=0"}});
+  auto reply = viaSocket(
+      other, {.method = "POST",
+              .path = "/api/v1/models",
+              .body = R"({"source":")" + bundle.string() + R"(","name":"tiny","tag":"copy"})"});
+  ASSERT_EQ(reply.status, 202) << reply.body;
+  auto id = std::string(parse(reply.body).at("job").at("id").as_string());
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  boost::json::object job;
+  do {
+    job = parse(viaSocket(other, {.path = "/api/v1/jobs/" + id}).body);
+  } while ((job.at("state").as_string() == "running" || job.at("state").as_string() == "queued") &&
+           std::chrono::steady_clock::now() < deadline);
+  ASSERT_EQ(job.at("state").as_string(), "succeeded") << json::serialize(job);
+  auto copy = parse(viaSocket(other, {.path = "/api/v1/models/tiny:copy"}).body);
+  EXPECT_EQ(copy.at("state").as_string(), "ready");
+  EXPECT_EQ(copy.at("files").at(0).at("path").as_string(), "tiny.gguf");
+  EXPECT_EQ(copy.at("files").at(0).at("sha256").as_string(), sha256(usb.path() / "tiny.gguf"));
+  EXPECT_EQ(copy.at("quantization").as_string(), "Q4_K_M");
+}
+
+// A ustar member, written here independently of the agent's writer.
+std::string member(const std::string& name, const std::string& content, char type = '0') {
+  std::string h(512, '\0');
+  std::copy(name.begin(), name.end(), h.begin());
+  std::snprintf(&h[100], 8, "%07o", 0644);
+  std::snprintf(&h[108], 8, "%07o", 0);
+  std::snprintf(&h[116], 8, "%07o", 0);
+  std::snprintf(&h[124], 12, "%011o", static_cast<unsigned>(content.size()));
+  std::snprintf(&h[136], 12, "%011o", 0);
+  h[156] = type;
+  std::copy_n(
+      "ustar\0"
+      "00",
+      8, &h[257]);
+  std::fill_n(&h[148], 8, ' ');
+  unsigned sum = 0;
+  for (unsigned char c : h) {
+    sum += c;
+  }
+  std::snprintf(&h[148], 8, "%06o", sum);
+  return h + content + std::string((512 - content.size() % 512) % 512, '\0');
+}
+
+TEST_F(ModelStore, MaliciousOrDamagedBundlesAreRefusedAndLeaveNothing) {
+  auto gguf = llamaGguf();
+  writeFile(usb.path() / "tiny.gguf", gguf);
+  auto digest = sha256(usb.path() / "tiny.gguf");
+  auto manifest = [&digest, &gguf](const std::string& path) {
+    return R"({"format":"aibox-model-bundle","version":1,"name":"t","tag":"latest","files":[)"
+           R"({"path":")" +
+           path + R"(","sha256":")" + digest + R"(","size":)" + std::to_string(gguf.size()) + "}]}";
+  };
+  std::string end(1024, '\0');
+  struct Case {
+    std::string file;
+    std::string tar;
+    std::string error;
+  };
+  std::vector<Case> cases{
+      {"dotdot.tar",
+       member("manifest.json", manifest("tiny.gguf")) + member("../../evil", gguf) + end,
+       "points outside"},
+      {"absolute.tar",
+       member("manifest.json", manifest("tiny.gguf")) + member("/etc/evil", gguf) + end,
+       "points outside"},
+      {"link.tar",
+       member("manifest.json", manifest("tiny.gguf")) + member("blobs/sha256-" + digest, "", '2') +
+           end,
+       "link"},
+      {"device.tar",
+       member("manifest.json", manifest("tiny.gguf")) + member("blobs/sha256-" + digest, "", '3') +
+           end,
+       "special"},
+      {"tampered.tar",
+       member("manifest.json", manifest("tiny.gguf")) +
+           member("blobs/sha256-" + digest, gguf.substr(0, gguf.size() - 1) + "X") + end,
+       "SHA-256 mismatch"},
+      {"manifest-path.tar",
+       member("manifest.json", manifest("../tiny.gguf")) + member("blobs/sha256-" + digest, gguf) +
+           end,
+       "bad path"},
+      {"no-manifest.tar", member("blobs/sha256-" + digest, gguf) + end, "manifest.json"},
+      {"truncated.tar",
+       (member("manifest.json", manifest("tiny.gguf")) + member("blobs/sha256-" + digest, gguf))
+           .substr(0, 2048),
+       "truncated"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.file);
+    writeFile(usb.path() / c.file, c.tar);
+    auto reply = import((usb.path() / c.file).string(), "bundle");
+    std::string error;
+    if (reply.status == 202) {
+      auto job = waitJob(std::string(parse(reply.body).at("job").at("id").as_string()));
+      EXPECT_EQ(job.at("state").as_string(), "failed");
+      error = std::string(job.at("error").as_string());
+    } else {
+      EXPECT_EQ(reply.status, 400) << reply.body;
+      error = reply.body;
+    }
+    EXPECT_NE(error.find(c.error), std::string::npos) << error;
+    EXPECT_EQ(viaSocket(*agent, {.path = "/api/v1/models/bundle"}).status, 404);
+    EXPECT_EQ(count(blobs()), 0u);
+    EXPECT_EQ(count(root.path() / "var/lib/aibox/models/partial"), 0u);
+  }
+}
+
 }  // namespace
 }  // namespace aibox::test

@@ -37,7 +37,7 @@ Response dispatch(const Router& router, Verb verb, std::string target,
   call->request.target(target);
   call->identity = std::move(identity);
   std::optional<Response> answer;
-  router.dispatch(call, [&answer](Response r) { answer = std::move(r); });
+  router.dispatch(call, [&answer](AnyResponse r) { answer = std::get<Response>(std::move(r)); });
   EXPECT_TRUE(answer.has_value());
   return answer ? std::move(*answer) : Response{};
 }
@@ -105,6 +105,44 @@ TEST_F(RouterTest, HandlerExceptionBecomesJson500NotACrash) {
   auto res = dispatch(router, Verb::get, "/boom");
   EXPECT_EQ(res.result(), Status::internal_server_error);
   EXPECT_EQ(errorCode(res), "internal");
+}
+
+// Records what it saw, then passes the response on.
+class RecordingAuditor final : public Auditor {
+ public:
+  void record(const Call& /*call*/, Response response, const Reply& send) const override {
+    statuses.push_back(response.result_int());
+    contentTypes.emplace_back(response[boost::beast::http::field::content_type]);
+    send(std::move(response));
+  }
+  mutable std::vector<unsigned> statuses;
+  mutable std::vector<std::string> contentTypes;
+};
+
+TEST(RouterAudit, StreamedResponseIsRecordedByItsHeadBeforeItIsSent) {
+  Router router;
+  RecordingAuditor auditor;
+  router.setAuditor(&auditor);
+  router.addAsync(Verb::post, "/export", kPublic,
+                  [](const std::shared_ptr<const Call>& /*call*/, const Reply& reply) {
+                    StreamedResponse res{.status = Status::created, .contentLength = 0};
+                    res.headers.set(boost::beast::http::field::content_type, "application/x-tar");
+                    res.source = [](std::string& /*out*/, std::size_t /*max*/) { return false; };
+                    reply(std::move(res));
+                  });
+  auto call = std::make_shared<Call>();
+  call->request.method(Verb::post);
+  call->request.target("/export");
+  call->identity = admin();
+  std::optional<AnyResponse> answer;
+  router.dispatch(call, [&answer](AnyResponse r) { answer = std::move(r); });
+  ASSERT_TRUE(answer.has_value());
+  const auto* streamed = std::get_if<StreamedResponse>(&*answer);
+  ASSERT_NE(streamed, nullptr) << "the auditor's head was sent instead of the stream";
+  EXPECT_EQ(streamed->status, Status::created);
+  EXPECT_TRUE(streamed->source);
+  EXPECT_EQ(auditor.statuses, std::vector<unsigned>{201});
+  EXPECT_EQ(auditor.contentTypes, std::vector<std::string>{"application/x-tar"});
 }
 
 TEST(RouterRegistration, RejectsRoutesWithoutPermission) {
