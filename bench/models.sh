@@ -56,7 +56,8 @@ api() { curl -sf --unix-socket "$sock" "$@"; }
 wait_job() {
   local id=$1 state
   while true; do
-    state=$(api "http://localhost/api/v1/jobs/$id" | python3 -c 'import json,sys; print(json.load(sys.stdin)["state"])')
+    # grep, not python: the poll must cost next to nothing on a 2-core box
+    state=$(api "http://localhost/api/v1/jobs/$id" | grep -o '"state":"[a-z]*"' | cut -d'"' -f4)
     case "$state" in queued|running) sleep 0.05 ;; succeeded) return 0 ;; *) echo "bench: job $id $state" >&2; return 1 ;; esac
   done
 }
