@@ -5,6 +5,7 @@
 #include <boost/json/array.hpp>
 
 #include "agent/api/api.hpp"
+#include "agent/models/download.hpp"
 #include "common/log/log.hpp"
 
 namespace aibox::agent::api {
@@ -69,6 +70,7 @@ void handleModelImport(const std::shared_ptr<const http::Call>& call, const http
   auto name = reader.string("name");
   auto tag = reader.string("tag", false);
   request.sha256 = reader.string("sha256", false);
+  auto labels = reader.stringMap("labels", false);
   reader.rejectUnknown();
   if (!reader.ok()) {
     reply(http::badRequest(*reader.problem()));
@@ -77,8 +79,9 @@ void handleModelImport(const std::shared_ptr<const http::Call>& call, const http
   request.source = *source;
   request.name = *name;
   request.tag = tag.value_or("latest");
+  request.labels = labels.value_or(std::map<std::string, std::string>{});
   call->auditDetails["model"] = request.name + ":" + request.tag;
-  call->auditDetails["source"] = request.source;
+  call->auditDetails["source"] = models::redactUrl(request.source);  // never a password
   withStore(services, reply, [&services, request](db::Database& db) {
     auto job = services.jobs.startImport(db, request);
     return http::json(http::Status::accepted,

@@ -17,7 +17,7 @@ constexpr const char* kModelsUsage =
     "Usage: aiboxctl models COMMAND\n\n"
     "  ls                        every model: name, state, format, size, memory needed\n"
     "  show MODEL                one model (MODEL is NAME[:TAG] or its id) with its files\n"
-    "  import SOURCE --name NAME [--tag TAG] [--sha256 HEX] [--no-wait]\n"
+    "  import SOURCE --name NAME [--tag TAG] [--sha256 HEX] [--label KEY=VALUE]... [--no-wait]\n"
     "                            copy a .gguf file or a model directory (config.json +\n"
     "                            *.safetensors) into the store, hashing it on the way; shows\n"
     "                            progress until it ends (--json: one JSON line per update)\n"
@@ -70,6 +70,7 @@ void printModel(const boost::json::object& m) {
                       bytes(number(memory, "weights_bytes")) + ", KV cache " +
                       bytes(number(memory, "kv_cache_bytes")) + ")"},
        {"Source", field(m, "source")},
+       {"Labels", json::serialize(m.at("labels"))},
        {"Verified", field(m, "verified_at")}});
   std::vector<std::vector<std::string>> rows{{"FILE", "SIZE", "SHA-256"}};
   for (const auto& v : m.at("files").as_array()) {
@@ -156,6 +157,14 @@ int importModel(const Options& options, const std::vector<std::string>& args) {
   for (std::size_t i = 2; i < args.size(); ++i) {
     if (args[i] == "--no-wait") {
       wait = false;
+    } else if (args[i] == "--label" && i + 1 < args.size() &&
+               args[i + 1].find('=') != std::string::npos) {
+      auto eq = args[i + 1].find('=');
+      if (!body.contains("labels")) {
+        body["labels"] = boost::json::object();
+      }
+      body["labels"].as_object()[args[i + 1].substr(0, eq)] = args[i + 1].substr(eq + 1);
+      ++i;
     } else if ((args[i] == "--name" || args[i] == "--tag" || args[i] == "--sha256") &&
                i + 1 < args.size()) {
       body[args[i].substr(2)] = args[i + 1];

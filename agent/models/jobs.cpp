@@ -283,6 +283,16 @@ JobView Jobs::startImport(db::Database& db, const ImportRequest& r) {
         "name and tag must be 1 to 64 of a-z, 0-9, '.', '_' and '-', starting with a letter or "
         "digit");
   }
+  if (r.labels.size() > 32) {
+    throw std::invalid_argument("a model has at most 32 labels");
+  }
+  for (const auto& [key, value] : r.labels) {
+    if (!validName(key) || value.size() > 256) {
+      throw std::invalid_argument("label '" + key +
+                                  "': keys are 1 to 64 of a-z, 0-9, '.', '_' and '-', values at "
+                                  "most 256 characters");
+    }
+  }
   if (r.sha256 && !std::regex_match(*r.sha256, std::regex("[0-9a-f]{64}"))) {
     throw std::invalid_argument("sha256 must be 64 lower-case hex digits");
   }
@@ -319,10 +329,14 @@ JobView Jobs::startImport(db::Database& db, const ImportRequest& r) {
   if (r.sha256) {
     request["sha256"] = *r.sha256;
   }
+  boost::json::object labels;
+  for (const auto& [key, value] : r.labels) {
+    labels[key] = value;
+  }
   db.transaction([&](db::Database& d) {
     d.prepare(
          "INSERT INTO models(id, name, tag, state, source, size_bytes, created_at, "
-         "updated_at) VALUES (?, ?, ?, 'importing', ?, ?, ?, ?)")
+         "updated_at, labels) VALUES (?, ?, ?, 'importing', ?, ?, ?, ?, ?)")
         .bind(1, job->modelId)
         .bind(2, r.name)
         .bind(3, r.tag)
@@ -330,6 +344,7 @@ JobView Jobs::startImport(db::Database& db, const ImportRequest& r) {
         .bind(5, static_cast<std::int64_t>(total))
         .bind(6, job->createdAt)
         .bind(7, job->createdAt)
+        .bind(8, json::serialize(labels))
         .step();
     d.prepare(
          "INSERT INTO model_jobs(id, kind, model_id, source, request, state, bytes_total, "
@@ -524,11 +539,9 @@ JobView Jobs::startVerify(db::Database& db, const ModelRow& model) {
             .step();
       } else {
         setState(d, job->modelId, State::corrupt, error + ": import the model again");
+        raiseCorrupt(d, job->source, error);
       }
     });
-    if (!error.empty() && !cancelled) {
-      log::error("model is corrupt: " + error, {{"model", job->source}});
-    }
     finish(job, cancelled ? "cancelled" : error.empty() ? "succeeded" : "failed", error);
   });
   return *find(job->id);

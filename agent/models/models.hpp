@@ -187,11 +187,14 @@ struct ModelRow {
   std::string createdAt;
   std::string updatedAt;
   std::string verifiedAt;
+  std::map<std::string, std::string> labels;
 };
 std::optional<ModelRow> findModel(db::Database& db, const std::string& idOrName);
 std::vector<ModelRow> listModels(db::Database& db);
 boost::json::object modelJson(const ModelRow& model);
 void setState(db::Database& db, const std::string& id, State state, const std::string& error = {});
+// Records a hardware-style event (GET /api/v1/hardware/events) and logs it.
+void raiseCorrupt(db::Database& db, const std::string& model, const std::string& why);
 
 // --- bundles (tar: manifest.json, then blobs/sha256-<hex>) --------------------------------
 

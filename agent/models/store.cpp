@@ -8,6 +8,7 @@
 #include <set>
 #include <system_error>
 
+#include "agent/hardware/hardware.hpp"
 #include "agent/models/models.hpp"
 #include "common/fs/fs.hpp"
 #include "common/json/json.hpp"
@@ -71,13 +72,21 @@ ModelRow readRow(db::Statement& s) {
   m.createdAt = s.text(16);
   m.updatedAt = s.text(17);
   m.verifiedAt = s.text(18);
+  auto labels = boost::json::parse(s.text(19), ec);
+  if (!ec && labels.is_object()) {
+    for (const auto& [key, value] : labels.as_object()) {
+      if (value.is_string()) {
+        m.labels[std::string(key)] = std::string(value.as_string());
+      }
+    }
+  }
   return m;
 }
 
 constexpr const char* kSelect =
     "SELECT id, name, tag, state, source, format, architecture, parameters, quantization, "
     "context_length, weights_bytes, kv_cache_bytes, details, size_bytes, in_use, error, "
-    "created_at, updated_at, coalesce(verified_at, '') FROM models";
+    "created_at, updated_at, coalesce(verified_at, ''), labels FROM models";
 
 void readFiles(db::Database& db, ModelRow& m) {
   auto files = db.prepare(
@@ -250,6 +259,7 @@ std::vector<std::string> Store::reconcile(db::Database& db) const {
                              : "blob of " + f.path + " has " + std::to_string(size) +
                                    " bytes, expected " + std::to_string(f.size);
         setState(db, m.id, State::corrupt, why + ": import the model again");
+        raiseCorrupt(db, m.name + ":" + m.tag, why);
         done.push_back("model " + m.name + ":" + m.tag + " is corrupt: " + why);
         break;
       }
@@ -305,6 +315,18 @@ std::vector<ModelRow> listModels(db::Database& db) {
   return out;
 }
 
+void raiseCorrupt(db::Database& db, const std::string& model, const std::string& why) {
+  hwmon::Event e;
+  e.time = std::chrono::system_clock::now();
+  e.subject = "model:" + model;
+  e.source = "models";
+  e.severity = hwmon::Status::critical;
+  e.type = "model_corrupt";
+  e.message = "model " + model + " is corrupt: " + why + "; import it again";
+  hardware::storeEvents(db, {e});
+  log::error(e.message, {{"model", model}});
+}
+
 void setState(db::Database& db, const std::string& id, State state, const std::string& error) {
   db.prepare(
         "UPDATE models SET state = ?, error = ?, "
@@ -321,6 +343,10 @@ boost::json::object modelJson(const ModelRow& m) {
     files.push_back({{"path", f.path}, {"sha256", f.digest}, {"size_bytes", f.size}});
   }
   const auto& md = m.metadata;
+  boost::json::object labels;
+  for (const auto& [key, value] : m.labels) {
+    labels[key] = value;
+  }
   return {{"id", m.id},
           {"name", m.name},
           {"tag", m.tag},
@@ -337,6 +363,7 @@ boost::json::object modelJson(const ModelRow& m) {
             {"total_bytes", md.weightsBytes + md.kvCacheBytes}}},
           {"source", m.source},
           {"in_use", m.inUse},
+          {"labels", std::move(labels)},
           {"error", m.error.empty() ? boost::json::value(nullptr) : boost::json::value(m.error)},
           {"files", std::move(files)},
           {"details", md.details},

@@ -78,6 +78,27 @@ std::optional<bool> Reader::boolean(std::string_view key, bool required) {
   return v->as_bool();
 }
 
+std::optional<std::map<std::string, std::string>> Reader::stringMap(std::string_view key,
+                                                                    bool required) {
+  const auto* v = find(key, required);
+  if (v == nullptr) {
+    return std::nullopt;
+  }
+  std::map<std::string, std::string> out;
+  if (v->is_object()) {
+    for (const auto& [name, value] : v->as_object()) {
+      if (!value.is_string()) {
+        fail(key, "must be an object of strings; '" + std::string(name) + "' is not a string");
+        return std::nullopt;
+      }
+      out.emplace(name, value.as_string());
+    }
+    return out;
+  }
+  fail(key, "must be an object of strings, e.g. {\"team\": \"rag\"}");
+  return std::nullopt;
+}
+
 std::optional<std::vector<std::string>> Reader::stringList(std::string_view key, bool required) {
   const auto* v = find(key, required);
   if (v == nullptr) {

@@ -6,6 +6,7 @@
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -32,6 +33,9 @@ class Reader {
   std::optional<std::int64_t> integer(std::string_view key, bool required = true);
   std::optional<bool> boolean(std::string_view key, bool required = true);
   std::optional<std::vector<std::string>> stringList(std::string_view key, bool required = true);
+  // An object whose values are all strings ({"team": "rag"}).
+  std::optional<std::map<std::string, std::string>> stringMap(std::string_view key,
+                                                              bool required = true);
 
   // Marks every field not read so far as unknown (a typo must not pass silently).
   void rejectUnknown();

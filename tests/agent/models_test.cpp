@@ -209,6 +209,8 @@ TEST_F(ModelStore, BadRequestsAreRefusedAndChangeNothing) {
   EXPECT_EQ(import(source, "Bad Name").status, 400);
   EXPECT_EQ(import(source, "x", R"(,"sha256":"xyz")").status, 400);
   EXPECT_EQ(import(source, "x", R"(,"colour":"red")").status, 400);
+  EXPECT_EQ(import(source, "x", R"(,"labels":{"team":7})").status, 400);
+  EXPECT_EQ(import(source, "x", R"(,"labels":{"Bad Key":"v"})").status, 400);
   ASSERT_EQ(importAndWait(source, "tiny").at("state").as_string(), "succeeded");
   EXPECT_EQ(import(source, "tiny").status, 409);
   EXPECT_EQ(viaSocket(*agent, {.method = "DELETE", .path = "/api/v1/models/nope"}).status, 404);
@@ -250,6 +252,11 @@ TEST_F(ModelStore, VerifyFindsACorruptBlob) {
   auto m = model("tiny");
   EXPECT_EQ(m.at("state").as_string(), "corrupt");
   EXPECT_NE(std::string(m.at("error").as_string()).find("tiny.gguf"), std::string::npos);
+  auto events =
+      parse(viaSocket(*agent, {.path = "/api/v1/hardware/events?subject=model:tiny:latest"}).body);
+  ASSERT_EQ(events.at("events").as_array().size(), 1u) << json::serialize(events);
+  EXPECT_EQ(events.at("events").at(0).at("type").as_string(), "model_corrupt");
+  EXPECT_EQ(events.at("events").at(0).at("severity").as_string(), "critical");
 }
 
 TEST_F(ModelStore, ARestartReconcilesTheStoreWithTheDatabase) {
@@ -272,14 +279,16 @@ TEST_F(ModelStore, ARestartReconcilesTheStoreWithTheDatabase) {
 TEST_F(ModelStore, AiboxctlModelsImportListShowRemove) {
   writeFile(usb.path() / "tiny.gguf", llamaGguf());
   std::string r = root.path().string();
-  auto imported = run({AIBOX_CTL_BIN, "--root", r, "models", "import",
-                       (usb.path() / "tiny.gguf").string(), "--name", "tiny"});
+  auto imported =
+      run({AIBOX_CTL_BIN, "--root", r, "models", "import", (usb.path() / "tiny.gguf").string(),
+           "--name", "tiny", "--label", "team=rag"});
   ASSERT_EQ(imported.exitCode, 0) << imported.out << imported.err;
   EXPECT_NE(imported.out.find("import succeeded"), std::string::npos) << imported.out;
   auto ls = run({AIBOX_CTL_BIN, "--root", r, "models", "ls"});
   EXPECT_NE(ls.out.find("tiny:latest"), std::string::npos) << ls.out;
   EXPECT_NE(ls.out.find("Q4_K_M"), std::string::npos) << ls.out;
   auto show = run({AIBOX_CTL_BIN, "--root", r, "models", "show", "tiny"});
+  EXPECT_NE(show.out.find("{\"team\":\"rag\"}"), std::string::npos) << show.out;
   EXPECT_NE(show.out.find(sha256(usb.path() / "tiny.gguf")), std::string::npos) << show.out;
   auto json = run({AIBOX_CTL_BIN, "--root", r, "--json", "models", "verify", "tiny"});
   EXPECT_EQ(json.exitCode, 0) << json.err;
