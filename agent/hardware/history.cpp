@@ -174,8 +174,7 @@ void History::maintain(db::Database& db, std::int64_t now) {
     while (sensors.step()) {
       auto id = sensors.integer(0);
       newest.bind(1, id).step();
-      std::int64_t from =
-          newest.isNull(0) ? floorDiv(now - kMinuteKeep, 3600) : newest.integer(0);
+      std::int64_t from = newest.isNull(0) ? floorDiv(now - kMinuteKeep, 3600) : newest.integer(0);
       newest.reset();
       rollUp.bind(1, id).bind(2, from * 60).bind(3, (hour + 1) * 60).step();
       rollUp.reset();

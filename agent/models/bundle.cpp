@@ -6,7 +6,6 @@
 
 #include <boost/json/parse.hpp>
 #include <cstring>
-#include <regex>
 #include <system_error>
 
 #include "agent/models/models.hpp"
@@ -254,7 +253,6 @@ std::vector<BundleFile> openBundle(const std::filesystem::path& path, std::share
   if (files == nullptr || files->empty()) {
     throw std::runtime_error("the bundle's manifest.json is not valid: export the model again");
   }
-  static const std::regex kDigest("[0-9a-f]{64}");
   std::vector<BundleFile> out;
   for (const auto& v : *files) {
     const auto* o = v.if_object();
@@ -270,7 +268,7 @@ std::vector<BundleFile> openBundle(const std::filesystem::path& path, std::share
     f.digest = std::string(o->at("sha256").as_string());
     f.size = o->at("size").to_number<std::uint64_t>();
     if (f.path.empty() || f.path.starts_with('/') || f.path.find("..") != std::string::npos ||
-        !std::regex_match(f.digest, kDigest)) {
+        !isDigest(f.digest)) {
       throw std::runtime_error("the bundle's manifest.json names '" + f.path +
                                "' with a bad path or digest: refused");
     }

@@ -2,6 +2,7 @@
 #include <openssl/evp.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <stdexcept>
@@ -26,6 +27,19 @@ std::string hex(const unsigned char* bytes, unsigned n) {
 }
 
 }  // namespace
+
+bool isDigest(std::string_view text) {
+  return text.size() == 64 && std::all_of(text.begin(), text.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
+
+bool isName(std::string_view text) {
+  auto plain = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+  return !text.empty() && text.size() <= 64 && plain(text.front()) &&
+         std::all_of(text.begin(), text.end(),
+                     [&plain](char c) { return plain(c) || c == '.' || c == '_' || c == '-'; });
+}
 
 struct HashingWriter::Digest {
   Digest() : context(EVP_MD_CTX_new()) {

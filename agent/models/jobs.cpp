@@ -9,7 +9,6 @@
 #include <boost/asio/thread_pool.hpp>
 #include <boost/json/parse.hpp>
 #include <future>
-#include <regex>
 #include <stdexcept>
 #include <system_error>
 
@@ -156,11 +155,6 @@ bool isBundle(std::string_view source) {
   return !isUrl(source) && source.ends_with(".tar");
 }
 
-bool validName(const std::string& s) {
-  static const std::regex kName("[a-z0-9][a-z0-9._-]{0,63}");
-  return std::regex_match(s, kName);
-}
-
 }  // namespace
 
 struct Jobs::Job {
@@ -278,7 +272,7 @@ std::string Jobs::checkLocalSource(const std::string& text, bool singleFile) con
 }
 
 JobView Jobs::startImport(db::Database& db, const ImportRequest& r) {
-  if (!validName(r.name) || !validName(r.tag)) {
+  if (!isName(r.name) || !isName(r.tag)) {
     throw std::invalid_argument(
         "name and tag must be 1 to 64 of a-z, 0-9, '.', '_' and '-', starting with a letter or "
         "digit");
@@ -287,13 +281,13 @@ JobView Jobs::startImport(db::Database& db, const ImportRequest& r) {
     throw std::invalid_argument("a model has at most 32 labels");
   }
   for (const auto& [key, value] : r.labels) {
-    if (!validName(key) || value.size() > 256) {
+    if (!isName(key) || value.size() > 256) {
       throw std::invalid_argument("label '" + key +
                                   "': keys are 1 to 64 of a-z, 0-9, '.', '_' and '-', values at "
                                   "most 256 characters");
     }
   }
-  if (r.sha256 && !std::regex_match(*r.sha256, std::regex("[0-9a-f]{64}"))) {
+  if (r.sha256 && !isDigest(*r.sha256)) {
     throw std::invalid_argument("sha256 must be 64 lower-case hex digits");
   }
   std::string source = r.source;

@@ -57,6 +57,12 @@ void addSettings(boost::program_options::options_description& description, Setti
 
 extern const char* const kSchema;
 
+// 64 lower-case hex digits.
+bool isDigest(std::string_view text);
+// A model name, tag or label key: 1 to 64 of a-z, 0-9, '.', '_' and '-', starting with a letter
+// or a digit.
+bool isName(std::string_view text);
+
 // --- hashing while copying -----------------------------------------------------------------
 
 // Writes a stream of bytes to a file and computes its SHA-256 in the same pass: the caller's

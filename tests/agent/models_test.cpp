@@ -36,6 +36,18 @@ std::string llamaGguf(const std::string& name = "tiny") {
   return w.bytes();
 }
 
+// A GGUF of `mib` MiB of F32 weights.
+std::string ggufOfMiB(int mib) {
+  GgufWriter w;
+  w.string("general.architecture", "llama")
+      .u32("llama.block_count", 1)
+      .u32("llama.context_length", 512)
+      .u32("llama.embedding_length", 4096)
+      .u32("llama.attention.head_count", 32);
+  w.tensor("token_embd.weight", {4096, static_cast<std::uint64_t>(64 * mib)}, kGgmlF32);
+  return w.bytes();
+}
+
 std::string sha256(const stdfs::path& file) {
   auto out = run({"sha256sum", file.string()}).out;
   return out.substr(0, 64);
@@ -307,14 +319,7 @@ TEST_F(ModelStore, AiboxctlModelsImportListShowRemove) {
 // kill -9 at random moments of imports, 20 times: after every restart the database is intact,
 // no ready model has a wrong digest, and each import either finishes or is cleanly gone.
 TEST_F(ModelStore, KillMinusNineDuringImportsLeavesNoCorruptState) {
-  GgufWriter big;
-  big.string("general.architecture", "llama")
-      .u32("llama.block_count", 1)
-      .u32("llama.context_length", 512)
-      .u32("llama.embedding_length", 4096)
-      .u32("llama.attention.head_count", 32);
-  big.tensor("token_embd.weight", {4096, 4096}, kGgmlF16);  // 32 MiB
-  writeFile(usb.path() / "big.gguf", big.bytes());
+  writeFile(usb.path() / "big.gguf", ggufOfMiB(32));
   auto digest = sha256(usb.path() / "big.gguf");
   std::mt19937 random(2026);
   std::uniform_int_distribution<int> delay(0, 250);
@@ -370,14 +375,7 @@ TEST_F(ModelStore, ADiskThatFillsUpFailsTheImportCleanly) {
   agent = std::make_unique<Agent>(
       root.path(), AgentOptions{.args = {"--models.import_dirs=" + usb.path().string(),
                                          "--models.reserve_bytes=0"}});
-  GgufWriter big;
-  big.string("general.architecture", "llama")
-      .u32("llama.block_count", 1)
-      .u32("llama.context_length", 512)
-      .u32("llama.embedding_length", 4096)
-      .u32("llama.attention.head_count", 32);
-  big.tensor("token_embd.weight", {4096, 1024}, kGgmlF32);  // 16 MiB
-  writeFile(usb.path() / "big.gguf", big.bytes());
+  writeFile(usb.path() / "big.gguf", ggufOfMiB(16));
   auto first = import((usb.path() / "big.gguf").string(), "first");
   auto second = import((usb.path() / "big.gguf").string(), "second");
   ASSERT_EQ(first.status, 202) << first.body;
@@ -410,18 +408,6 @@ TEST_F(ModelStore, ADiskThatFillsUpFailsTheImportCleanly) {
   writeFile(usb.path() / "tiny.gguf", llamaGguf());
   EXPECT_EQ(importAndWait((usb.path() / "tiny.gguf").string(), "tiny").at("state").as_string(),
             "succeeded");
-}
-
-// A GGUF of `mib` MiB of F32 weights.
-std::string ggufOfMiB(int mib) {
-  GgufWriter w;
-  w.string("general.architecture", "llama")
-      .u32("llama.block_count", 1)
-      .u32("llama.context_length", 512)
-      .u32("llama.embedding_length", 4096)
-      .u32("llama.attention.head_count", 32);
-  w.tensor("token_embd.weight", {4096, static_cast<std::uint64_t>(64 * mib)}, kGgmlF32);
-  return w.bytes();
 }
 
 TEST_F(ModelStore, ImportsFromAUrlAndResumesAfterADroppedConnection) {
