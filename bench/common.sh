@@ -3,9 +3,14 @@
 # Needs: top (the checkout) and build (the build dir) set by the caller.
 
 "$top/scripts/install-deps.sh"
-if [ ! -x "$build/agent/aibox-agent" ] || [ ! -x "$build/bench/aibox-bench-history-fill" ]; then
-  (cd "$top" && cmake --preset release >/dev/null && cmake --build --preset release)
-fi
+# The binaries a script needs (it may set bench_binaries before sourcing this file).
+bench_binaries=("${bench_binaries[@]:-agent/aibox-agent bench/aibox-bench-history-fill}")
+for binary in ${bench_binaries[*]}; do
+  if [ ! -x "$build/$binary" ]; then
+    (cd "$top" && cmake --preset release >/dev/null && cmake --build --preset release)
+    break
+  fi
+done
 
 ctl="$build/agent/ctl/aiboxctl"
 work=$(mktemp -d)

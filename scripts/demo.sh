@@ -14,12 +14,16 @@ listen="${AIBOX_DEMO_LISTEN:-0.0.0.0:8443}"
 port="${listen##*:}"
 agent="$top/build/release/agent/aibox-agent"
 ctl="$top/build/release/agent/ctl/aiboxctl"
+runtime="$top/build/release/runtime/aibox-runtime"
+import_dir="$root/import"
+builtin_model="$import_dir/aibox-demo-qwen2-q8_0.gguf"
 mkdir -p "$root/etc/aibox"
 [ -f "$root/etc/aibox/aibox.conf" ] || cp packaging/aibox.conf "$root/etc/aibox/aibox.conf"
 
 # The demo box has no sensors, GPUs or UPSes of its own: it watches the simulated box, and the
 # API, the CLI and /metrics all say "simulated".
-"$agent" --root "$root" --listen "$listen" --hardware.sources=sim &
+"$agent" --root "$root" --listen "$listen" --hardware.sources=sim \
+  --models.import_dirs="/media,/mnt,/srv,$import_dir" &
 pid=$!
 stop() {
   trap - INT TERM EXIT
@@ -34,6 +38,15 @@ for _ in $(seq 1 100); do
   kill -0 "$pid" 2>/dev/null || { echo "demo: aibox-agent exited; see the log above" >&2; exit 1; }
   sleep 0.1
 done
+
+# The store holds a small built-in model (about 30 MB, qwen2 architecture, Q8_0, random
+# weights: it talks nonsense, but every part of the engine and the store runs on it).
+if ! "$ctl" --root "$root" models show aibox-demo >/dev/null 2>&1; then
+  mkdir -p "$import_dir"
+  [ -f "$builtin_model" ] || "$runtime" make-test-model --arch qwen2 --type q8_0 --layers 8 \
+    --dim 512 --ff 1536 --heads 8 --kv-heads 2 --vocab 4000 "$builtin_model"
+  "$ctl" --root "$root" models import "$builtin_model" --name aibox-demo --label origin=built-in
+fi
 
 host=$(hostname)
 password_file="$root/var/lib/aibox/initial-admin-password"
@@ -55,6 +68,9 @@ aibox demo is running (box root: $root)
               (add --json for machine output; the CLI is an admin as the same user)
   Hardware    $ctl --root $root hw        (SIMULATED box: 8 GPUs, 2 PSUs, 2 UPSes)
               $ctl --root $root hw gpus | hw power | hw sensors --watch | hw events
+  Models      $ctl --root $root models ls
+  Engine      $runtime generate --model $builtin_model \\
+                --chat '[{"role":"user","content":"Hello"}]' --max-tokens 32
   Metrics     curl --unix-socket $root/run/aibox/agent.sock http://localhost/metrics
 
   Login       user admin, $login

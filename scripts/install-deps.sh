@@ -7,6 +7,10 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 mapfile -t wanted < <(sed -e 's/#.*//' -e 's/[[:space:]]//g' -e '/^$/d' "$top/scripts/packages.txt")
 missing=()
 for package in "${wanted[@]}"; do
+  # NodeSource's nodejs bundles npm and conflicts with Debian's npm package: any npm will do.
+  if [ "$package" = npm ] && command -v npm >/dev/null; then
+    continue
+  fi
   dpkg-query -W -f='${Status}\n' "$package" 2>/dev/null | grep -q '^install ok installed$' || missing+=("$package")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
@@ -26,7 +30,11 @@ if [ ! -e "$policy" ]; then
   $sudo chmod 0755 "$policy"
   own_policy=1
 fi
-cleanup() { [ -n "$own_policy" ] && $sudo rm -f "$policy"; }
+cleanup() {
+  if [ -n "$own_policy" ]; then
+    $sudo rm -f "$policy"
+  fi
+}
 trap cleanup EXIT
 $sudo apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -294,6 +294,7 @@ bool Parser::readValue(GgufValueType type, GgufValue& out) {
     return fail("an array claims " + std::to_string(array.count) + " elements");
   }
   bool keep = array.count <= kGgufKeptArrayElements;
+  array.dataOffset = pos_;
   if (!keep && array.elementType != GgufValueType::String) {
     std::string_view raw;
     if (!take(array.count * elementBytes, raw)) {
@@ -310,6 +311,7 @@ bool Parser::readValue(GgufValueType type, GgufValue& out) {
       }
     }
   }
+  array.dataBytes = pos_ - array.dataOffset;
   out = std::move(array);
   return true;
 }

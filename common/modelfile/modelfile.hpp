@@ -51,6 +51,10 @@ struct GgufArray {
   GgufValueType elementType = GgufValueType::Uint8;
   std::uint64_t count = 0;
   std::vector<GgufScalar> elements;  // empty when count > kGgufKeptArrayElements
+  // Where the elements lie in the file (already checked), for readers that map the file and
+  // want all of them (the runtime's vocabulary).
+  std::uint64_t dataOffset = 0;
+  std::uint64_t dataBytes = 0;
 };
 
 using GgufValue = std::variant<std::uint64_t, std::int64_t, double, bool, std::string, GgufArray>;

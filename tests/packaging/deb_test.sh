@@ -16,7 +16,8 @@ contents=$(dpkg-deb -c "$deb")
 # (dh_compress gzips the larger docs.)
 for path in ./usr/sbin/aibox-agent ./usr/bin/aiboxctl ./lib/systemd/system/aibox-agent.service \
             ./etc/aibox/aibox.conf ./usr/share/doc/aibox-agent/api.md ./usr/share/doc/aibox-agent/security.md \
-            ./usr/share/man/man8/aibox-agent.8 ./usr/share/man/man1/aiboxctl.1; do
+            ./usr/share/man/man8/aibox-agent.8 ./usr/share/man/man1/aiboxctl.1 \
+            ./usr/bin/aibox-runtime ./usr/share/man/man1/aibox-runtime.1 ./usr/share/doc/aibox-agent/engine.md; do
   grep -Eq " $path(\.gz)?\$" <<<"$contents" || { echo "missing from the package: $path" >&2; exit 1; }
 done
 dpkg-deb -f "$deb" Depends | grep -q adduser
@@ -36,6 +37,7 @@ grep -q '^RestrictAddressFamilies=' "$unit"
 echo "== binaries"
 "$root/usr/sbin/aibox-agent" --version | grep -q '^aibox-agent '
 "$root/usr/bin/aiboxctl" --version | grep -q '^aiboxctl '
+"$root/usr/bin/aibox-runtime" --version | grep -q '^aibox-runtime '
 "$root/usr/sbin/aibox-agent" --root "$root/box" --config "$root/etc/aibox/aibox.conf" --version >/dev/null
 
 echo "== maintainer scripts"

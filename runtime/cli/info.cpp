@@ -1,0 +1,94 @@
+#include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/program_options.hpp>
+#include <iostream>
+#include <map>
+
+#include "runtime/cli/commands.hpp"
+#include "runtime/engine/model.hpp"
+#include "runtime/text/chat.hpp"
+
+namespace aibox::runtime {
+
+namespace po = boost::program_options;
+
+int infoCommand(const std::vector<std::string>& args) {
+  std::string path;
+  po::options_description options(
+      "Usage: aibox-runtime info [--json] FILE.gguf\n\n"
+      "Loads a model as generate would and shows what the engine sees in it.\n\nOptions");
+  options.add_options()("help,h", "show this help")("json", "machine-readable output");
+  po::options_description hidden;
+  hidden.add_options()("model", po::value(&path)->required());
+  po::options_description all;
+  all.add(options).add(hidden);
+  po::positional_options_description positional;
+  positional.add("model", 1);
+  po::variables_map vm;
+  po::store(po::command_line_parser(args).options(all).positional(positional).run(), vm);
+  if (vm.count("help") != 0) {
+    std::cout << options << '\n';
+    return kOk;
+  }
+  po::notify(vm);
+
+  auto file = engine::GgufFile::open(path);
+  if (auto* error = std::get_if<engine::Error>(&file)) {
+    std::cerr << "aibox-runtime: " << path << ": " << error->message << '\n';
+    return kFailed;
+  }
+  auto loaded = engine::Model::load(std::get<0>(file));
+  if (auto* error = std::get_if<engine::Error>(&loaded)) {
+    std::cerr << "aibox-runtime: " << path << ": " << error->message << '\n';
+    return kFailed;
+  }
+  const engine::Model& model = *std::get<0>(loaded);
+  const auto& c = model.config();
+  std::map<std::string, std::size_t> types;
+  for (const auto& tensor : model.file().info().tensors) {
+    ++types[std::string(modelfile::ggmlTypeName(tensor.type))];
+  }
+  auto detected = text::detectChatTemplate(model.chatTemplate());
+  std::string chatTemplate = detected ? std::string(text::chatTemplateName(*detected))
+                             : model.chatTemplate().empty() ? "none"
+                                                            : "unrecognised";
+  const auto& vocabulary = model.tokenizer().vocabulary();
+
+  boost::json::object out{
+      {"name", c.name},
+      {"architecture", c.architecture},
+      {"quantization", model.file().info().quantization},
+      {"parameters", model.file().info().parameterCount},
+      {"layers", c.layers},
+      {"embedding", c.embedding},
+      {"feed_forward", c.feedForward},
+      {"heads", c.heads},
+      {"kv_heads", c.kvHeads},
+      {"head_dim", c.headDim},
+      {"vocabulary", c.vocabulary},
+      {"trained_context", c.trainedContext},
+      {"rope_base", c.ropeBase},
+      {"tied_output", c.tiedOutput},
+      {"weight_bytes_per_token", model.weightBytes()},
+      {"tokenizer", vocabulary.model + (vocabulary.pre.empty() ? "" : " (" + vocabulary.pre + ")")},
+      {"chat_template", chatTemplate},
+  };
+  boost::json::object typeCounts;
+  for (const auto& [name, count] : types) {
+    typeCounts[name] = count;
+  }
+  out["tensor_types"] = typeCounts;
+  if (vm.count("json") != 0) {
+    std::cout << boost::json::serialize(out) << '\n';
+    return kOk;
+  }
+  for (const auto& [key, value] : out) {
+    std::cout << key << ": "
+              << (value.is_string() ? std::string(value.as_string())
+                                    : boost::json::serialize(value))
+              << '\n';
+  }
+  return kOk;
+}
+
+}  // namespace aibox::runtime

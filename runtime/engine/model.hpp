@@ -1,0 +1,136 @@
+#pragma once
+// Decoder-only transformer models of the llama family, as stored in GGUF: architectures
+// "llama" (Llama 2/3, DeepSeek-R1-Distill-Llama) and "qwen2" (Qwen2/2.5, DeepSeek-R1-Distill-
+// Qwen). The forward pass takes a batch of sequences, each with its own KV cache, so a server
+// can run continuous batching: the linear layers run once over every token of the batch, the
+// attention per sequence. The arithmetic goes through a Backend (backend.hpp), so another
+// device can run the same model code.
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "runtime/engine/backend.hpp"
+#include "runtime/engine/gguf_file.hpp"
+#include "runtime/text/tokenizer.hpp"
+
+namespace aibox::engine {
+
+using text::Token;
+
+enum class RopeStyle {
+  Interleaved,  // llama: rotate pairs (2i, 2i+1) (GGUF llama files have Q/K permuted for it)
+  Neox,         // qwen2: rotate pairs (i, i + d/2)
+};
+
+struct ModelConfig {
+  std::string architecture;
+  std::string name;
+  std::uint32_t layers = 0;
+  std::uint32_t embedding = 0;  // model width
+  std::uint32_t heads = 0;
+  std::uint32_t kvHeads = 0;
+  std::uint32_t headDim = 0;
+  std::uint32_t feedForward = 0;
+  std::uint32_t vocabulary = 0;
+  std::uint32_t trainedContext = 0;
+  float rmsEpsilon = 1e-5f;
+  float ropeBase = 10000.0f;
+  std::uint32_t ropeDims = 0;  // leading dims of each head that rotate (usually headDim)
+  RopeStyle ropeStyle = RopeStyle::Interleaved;
+  bool attentionBias = false;  // Q/K/V biases (qwen2)
+  bool tiedOutput = false;     // the output layer reuses token_embd
+};
+
+// The architectures and tensor types load() accepts, for messages and docs.
+std::string supportedArchitectures();
+
+struct LayerWeights {
+  Weight attentionNorm, q, k, v, output;
+  Weight qBias, kBias, vBias;  // empty unless attentionBias
+  Weight ffnNorm, gate, up, down;
+};
+
+struct ModelWeights {
+  Weight tokenEmbedding;
+  Weight outputNorm;
+  Weight output;       // token_embd when tied
+  Weight ropeFactors;  // rope_freqs.weight (Llama 3.1+ long-context scaling), may be empty
+  std::vector<LayerWeights> layers;
+};
+
+class Model {
+ public:
+  // Checks the architecture, hyper-parameters, every tensor's presence, type and shape, and
+  // builds the tokenizer. Errors name what is wrong and list what is supported.
+  static Result<std::unique_ptr<Model>> load(std::shared_ptr<const GgufFile> file);
+
+  const ModelConfig& config() const { return config_; }
+  const ModelWeights& weights() const { return weights_; }
+  const text::Tokenizer& tokenizer() const { return *tokenizer_; }
+  const GgufFile& file() const { return *file_; }
+  std::string chatTemplate() const;   // tokenizer.chat_template, empty when absent
+  std::uint64_t weightBytes() const;  // bytes of weights one token reads (all but embeddings)
+
+ private:
+  Model() = default;
+  std::shared_ptr<const GgufFile> file_;
+  ModelConfig config_;
+  ModelWeights weights_;
+  std::unique_ptr<text::Tokenizer> tokenizer_;
+};
+
+// Keys and values of one sequence's past tokens, per layer, in float.
+class KvCache {
+ public:
+  KvCache(const ModelConfig& config, std::uint32_t context);
+  std::uint32_t context() const { return context_; }
+  std::uint32_t used() const { return used_; }
+  void clear() { used_ = 0; }
+  // Drops everything after the first `count` tokens (to reuse a shared prompt prefix).
+  void truncate(std::uint32_t count);
+
+  float* keys(std::uint32_t layer, std::uint32_t position);
+  float* values(std::uint32_t layer, std::uint32_t position);
+
+ private:
+  friend class Forward;
+  std::uint32_t context_;
+  std::uint32_t kvWidth_;
+  std::uint32_t layers_;
+  std::uint32_t used_ = 0;
+  std::vector<float> keys_;
+  std::vector<float> values_;
+};
+
+// One sequence's share of a batch: new tokens appended after what its cache holds.
+struct SequenceInput {
+  KvCache* cache = nullptr;
+  std::span<const Token> tokens;
+  bool wantLogits = true;  // logits for the last token of this sequence
+};
+
+// Runs the model. Not thread-safe: one Forward per serving thread; it keeps scratch buffers.
+class Forward {
+ public:
+  Forward(const Model& model, Backend& backend);
+
+  // Appends each sequence's tokens to its cache. Returns the logits of the last token of each
+  // sequence that wants them, in order, vocabulary entries each. Errors: a sequence that would
+  // overflow its cache (both numbers in the message), a token id outside the vocabulary; on an
+  // error no cache is changed.
+  Result<std::vector<std::vector<float>>> run(std::span<const SequenceInput> batch);
+
+ private:
+  void layer(std::uint32_t index, std::span<const SequenceInput> batch, std::size_t tokens);
+
+  const Model& model_;
+  Backend& backend_;
+  // Scratch, sized for the largest batch seen.
+  std::vector<float> hidden_, normed_, q_, k_, v_, attention_, projected_, gate_, up_;
+  std::vector<std::uint32_t> positions_;
+};
+
+}  // namespace aibox::engine
