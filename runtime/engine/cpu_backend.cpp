@@ -9,25 +9,6 @@
 namespace aibox::engine {
 namespace {
 
-float dot(const float* a, const float* b, std::size_t n) {
-  // Eight partial sums so the compiler can keep them in vector registers.
-  float sums[8] = {};
-  std::size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    for (std::size_t j = 0; j < 8; ++j) {
-      sums[j] += a[i + j] * b[i + j];
-    }
-  }
-  float total = 0;
-  for (; i < n; ++i) {
-    total += a[i] * b[i];
-  }
-  for (float s : sums) {
-    total += s;
-  }
-  return total;
-}
-
 class CpuBackend final : public Backend {
  public:
   explicit CpuBackend(unsigned threads) : pool_(threads) {}
@@ -99,17 +80,16 @@ class CpuBackend final : public Backend {
     pool_.run([&](unsigned thread, unsigned threads) {
       float* scores = scores_.data() + std::size_t{thread} * call.positions;
       for (std::size_t job = thread; job < jobs; job += threads) {
-        std::uint32_t t = static_cast<std::uint32_t>(job / call.heads);
-        std::uint32_t h = static_cast<std::uint32_t>(job % call.heads);
-        std::uint32_t kvHead = h / group;
+        auto t = static_cast<std::uint32_t>(job / call.heads);
+        auto h = static_cast<std::uint32_t>(job % call.heads);
+        const float* keys = call.keys + std::size_t{h / group} * call.headDim;
+        const float* values = call.values + std::size_t{h / group} * call.headDim;
         // Causal: token t sees every position up to its own.
         std::uint32_t visible = call.positions - call.tokens + t + 1;
         const float* q = call.q + t * qWidth + std::size_t{h} * call.headDim;
         float best = -INFINITY;
         for (std::uint32_t p = 0; p < visible; ++p) {
-          scores[p] =
-              dot(q, call.keys + p * kvWidth + std::size_t{kvHead} * call.headDim, call.headDim) *
-              scale;
+          scores[p] = kernels::dot(q, keys + p * kvWidth, call.headDim) * scale;
           best = std::max(best, scores[p]);
         }
         float total = 0;
@@ -120,11 +100,7 @@ class CpuBackend final : public Backend {
         float* out = call.out + t * qWidth + std::size_t{h} * call.headDim;
         std::fill(out, out + call.headDim, 0.0f);
         for (std::uint32_t p = 0; p < visible; ++p) {
-          float weight = scores[p] / total;
-          const float* value = call.values + p * kvWidth + std::size_t{kvHead} * call.headDim;
-          for (std::uint32_t d = 0; d < call.headDim; ++d) {
-            out[d] += weight * value[d];
-          }
+          kernels::addScaled(out, values + p * kvWidth, scores[p] / total, call.headDim);
         }
       }
     });

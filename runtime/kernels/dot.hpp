@@ -84,6 +84,9 @@ using QuantizeFn = void (*)(const float* x, std::size_t cols, std::int8_t* value
 
 constexpr unsigned kMaxDotTokens = 4;
 
+using VectorDotFn = float (*)(const float* a, const float* b, std::size_t n);
+using AddScaledFn = void (*)(float* y, const float* x, float alpha, std::size_t n);
+
 struct IsaKernels {
   DotFn f32;
   DotFn f16;
@@ -94,6 +97,8 @@ struct IsaKernels {
   DotFn q6k;
   QuantizeFn quantizeQ8_0;
   QuantizeFn quantizeQ8K;
+  VectorDotFn vectorDot;
+  AddScaledFn addScaled;
 };
 
 const IsaKernels& portableKernels();

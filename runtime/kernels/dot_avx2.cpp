@@ -466,6 +466,39 @@ void quantizeQ8K(const float* x, std::size_t cols, std::int8_t* out, float* bloc
   }
 }
 
+float vectorDot(const float* a, const float* b, std::size_t n) {
+  __m256 sum0 = _mm256_setzero_ps();
+  __m256 sum1 = _mm256_setzero_ps();
+  std::size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    sum0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), sum0);
+    sum1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), sum1);
+  }
+  for (; i + 8 <= n; i += 8) {
+    sum0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), sum0);
+  }
+  __m256 sum = _mm256_add_ps(sum0, sum1);
+  __m128 half = _mm_add_ps(_mm256_castps256_ps128(sum), _mm256_extractf128_ps(sum, 1));
+  half = _mm_add_ps(half, _mm_movehl_ps(half, half));
+  half = _mm_add_ss(half, _mm_movehdup_ps(half));
+  float total = _mm_cvtss_f32(half);
+  for (; i < n; ++i) {
+    total += a[i] * b[i];
+  }
+  return total;
+}
+
+void addScaled(float* y, const float* x, float alpha, std::size_t n) {
+  __m256 scale = _mm256_set1_ps(alpha);
+  std::size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    _mm256_storeu_ps(y + i, _mm256_fmadd_ps(scale, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+  }
+  for (; i < n; ++i) {
+    y[i] += alpha * x[i];
+  }
+}
+
 constexpr IsaKernels kAvx2 = {
     .f32 = dispatch<F32Dot>,
     .f16 = dispatch<F16Dot>,
@@ -476,6 +509,8 @@ constexpr IsaKernels kAvx2 = {
     .q6k = dispatch<Q6KDot>,
     .quantizeQ8_0 = quantizeQ8_0,
     .quantizeQ8K = quantizeQ8K,
+    .vectorDot = vectorDot,
+    .addScaled = addScaled,
 };
 
 }  // namespace

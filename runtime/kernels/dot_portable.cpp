@@ -239,6 +239,31 @@ void quantizeQ8K(const float* x, std::size_t cols, std::int8_t* out, float* bloc
   }
 }
 
+float vectorDot(const float* a, const float* b, std::size_t n) {
+  // Eight partial sums, so the compiler can use vector registers without reassociating.
+  float sums[8] = {};
+  std::size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    for (std::size_t j = 0; j < 8; ++j) {
+      sums[j] += a[i + j] * b[i + j];
+    }
+  }
+  float total = 0;
+  for (; i < n; ++i) {
+    total += a[i] * b[i];
+  }
+  for (float sum : sums) {
+    total += sum;
+  }
+  return total;
+}
+
+void addScaled(float* y, const float* x, float alpha, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) {
+    y[i] += alpha * x[i];
+  }
+}
+
 constexpr IsaKernels kPortable = {
     .f32 = dotF32,
     .f16 = dotF16,
@@ -249,6 +274,8 @@ constexpr IsaKernels kPortable = {
     .q6k = dotQ6K,
     .quantizeQ8_0 = quantizeQ8_0,
     .quantizeQ8K = quantizeQ8K,
+    .vectorDot = vectorDot,
+    .addScaled = addScaled,
 };
 
 }  // namespace

@@ -113,4 +113,9 @@ class ThreadPool {
 void matmul(ThreadPool& pool, Type type, const void* w, std::size_t rows, std::size_t cols,
             const float* x, std::size_t tokens, float* y);
 
+// Float vector helpers for attention, on the active ISA: the dot product of a and b, and
+// y += alpha * x.
+float dot(const float* a, const float* b, std::size_t n);
+void addScaled(float* y, const float* x, float alpha, std::size_t n);
+
 }  // namespace aibox::kernels

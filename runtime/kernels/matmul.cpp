@@ -262,4 +262,12 @@ void matmul(ThreadPool& pool, Type type, const void* w, std::size_t rows, std::s
   }
 }
 
+float dot(const float* a, const float* b, std::size_t n) {
+  return activeKernels().vectorDot(a, b, n);
+}
+
+void addScaled(float* y, const float* x, float alpha, std::size_t n) {
+  activeKernels().addScaled(y, x, alpha, n);
+}
+
 }  // namespace aibox::kernels
