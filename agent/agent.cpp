@@ -10,6 +10,8 @@
 
 #include "agent/api/api.hpp"
 #include "agent/audit/audit.hpp"
+#include "agent/console/console.hpp"
+#include "agent/events/events.hpp"
 #include "agent/hardware/hardware.hpp"
 #include "agent/migrations.hpp"
 #include "agent/models/models.hpp"
@@ -31,11 +33,12 @@ void prepareDirectories(const config::Paths& paths) {
   fs::makeDirectories(paths.runDir(), 0755);
 }
 
-std::optional<std::string> readSerial(const config::Paths& paths) {
-  std::ifstream in(paths.identityDir() / "serial");
-  std::string serial;
-  if (in && std::getline(in, serial) && !serial.empty()) {
-    return serial;
+// The first line of a small file, when there is one.
+std::optional<std::string> firstLine(const std::filesystem::path& file) {
+  std::ifstream in(file);
+  std::string line;
+  if (in && std::getline(in, line) && !line.empty()) {
+    return line;
   }
   return std::nullopt;
 }
@@ -80,16 +83,23 @@ int run(const Settings& settings) {
   std::unique_ptr<hardware::Service> hardware;
   std::unique_ptr<models::Store> store;
   std::unique_ptr<models::Jobs> jobs;
+  console::Files console(settings.webuiDir);
+  events::Hub events(io, settings.events);
+  std::unique_ptr<events::Feed> feed;
   std::string listening;
   try {
     prepareDirectories(settings.paths);
-    info.serial = readSerial(settings.paths);
+    info.serial = firstLine(settings.paths.identityDir() / "serial");
+    info.machineId = firstLine(settings.paths.under("/etc/machine-id"));
 
     // Listen first: a second agent on the same root stops here, before it touches the database.
     // Nothing is served before io.run(), so the routes can be added after.
     server = std::make_unique<http::Server>(io, router, metrics, settings.server);
     auto tls =
         settings.tls ? http::serverTlsContext({settings.tlsCertificate, settings.tlsKey}) : nullptr;
+    if (tls) {
+      info.tls = http::certificateInfo(settings.tlsCertificate);
+    }
     auto bound = server->listenTcp(*http::parseEndpoint(settings.listen), tls);
     server->listenUnix(settings.paths.agentSocket());
     listening = "listening on " + bound.address().to_string() + ":" + std::to_string(bound.port()) +
@@ -115,9 +125,17 @@ int run(const Settings& settings) {
     router.setAuditor(auditLog.get());
     hardware = std::make_unique<hardware::Service>(io, *database, settings.hardware);
     jobs = std::make_unique<models::Jobs>(*store, *database);
+    feed = std::make_unique<events::Feed>(io, events, *jobs);
+    store->listen(feed->modelsListener());
+    hardware->listen(feed->hardwareListener());
     database->post([&jobs](db::Database& d) { jobs->resumeInterrupted(d); });
-    services = std::make_unique<api::Services>(api::Services{
-        info, *database, metrics, security, hardware->state(), hardware->history(), *store, *jobs});
+    if (!std::filesystem::is_directory(settings.webuiDir)) {
+      log::warning("the web console is not served: " + settings.webuiDir.string() +
+                   " is not a directory (set server.webui_dir)");
+    }
+    services = std::make_unique<api::Services>(api::Services{info, *database, metrics, security,
+                                                             hardware->state(), hardware->history(),
+                                                             *store, *jobs, console, events});
     api::addRoutes(router, *services);
     hardware->start();
   } catch (const std::exception& e) {
@@ -127,12 +145,13 @@ int run(const Settings& settings) {
 
   boost::asio::signal_set signals(io, SIGTERM, SIGINT);
   signals.async_wait(
-      [&serviceManager, &server, &io](const boost::system::error_code& ec, int signal) {
+      [&serviceManager, &server, &io, &events](const boost::system::error_code& ec, int signal) {
         if (ec) {
           return;
         }
         log::info("stopping: draining connections", {{"signal", std::to_string(signal)}});
         serviceManager.stopping();
+        events.close();  // event streams end now, so the drain does not wait for them
         server->drain([&io] { io.stop(); });
       });
   boost::asio::post(io, [&serviceManager, &listening, &settings] {

@@ -52,6 +52,23 @@ po::options_description settingsDescription(Settings& s) {
           s.server.drainTimeout = std::chrono::milliseconds(v);
         }),
         "on SIGTERM, how long requests in flight may take to finish")
+    ("server.webui_dir", po::value<std::string>()->notifier([](const std::string& v) {
+        if (!std::filesystem::path(v).is_absolute()) {
+          throw config::InvalidValue("server.webui_dir", "'" + v + "' is not an absolute path");
+        }
+      }),
+        "directory of the web console's files, taken as given (not inside the root); default: "
+        "/usr/share/aibox/webui inside the root")
+    ("server.events_max_clients", po::value(&s.events.maxClients)->default_value(s.events.maxClients)
+        ->notifier(inRange<std::size_t>("server.events_max_clients", 1, 1024)),
+        "event streams (GET /api/v1/events) served at once; more get 503")
+    ("server.events_heartbeat_s", po::value<int>()->default_value(static_cast<int>(s.events.heartbeat.count()))
+        ->notifier([&s](int v) {
+          inRange("server.events_heartbeat_s", 1, 300)(v);
+          s.events.heartbeat = std::chrono::seconds(v);
+        }),
+        "seconds between keep-alive comments on an event stream; also how often a stream checks "
+        "that its session is still live")
     ("tls.enabled", po::value(&s.tls)->default_value(true),
         "serve HTTPS (turn off only for a benchmark on loopback)")
     ("tls.certificate", po::value<std::string>()->default_value("/var/lib/aibox/identity/https.crt"),
@@ -174,6 +191,9 @@ std::optional<Settings> loadSettings(int argc, const char* const* argv) {
   config::validate(vm, origins);
   s.tlsCertificate = s.paths.under(vm["tls.certificate"].as<std::string>());
   s.tlsKey = s.paths.under(vm["tls.key"].as<std::string>());
+  s.webuiDir = vm.count("server.webui_dir") != 0
+                   ? std::filesystem::path(vm["server.webui_dir"].as<std::string>())
+                   : s.paths.webuiDir();
   hardware::resolvePaths(vm, s.paths, s.hardware);
   if (s.models.caBundle) {
     s.models.caBundle = s.paths.under(s.models.caBundle->string());

@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 
+#include "agent/events/events.hpp"
 #include "agent/hardware/hardware.hpp"
 #include "agent/models/models.hpp"
 #include "agent/security/security.hpp"
@@ -23,6 +24,9 @@ struct Settings {
   bool tls = true;
   std::filesystem::path tlsCertificate;  // inside the root
   std::filesystem::path tlsKey;
+  // The web console's files: <root>/usr/share/aibox/webui, or server.webui_dir as given.
+  std::filesystem::path webuiDir;
+  events::Options events;
   log::Level logLevel = log::Level::info;
   security::Policy security;
   int auditRetentionDays = 90;

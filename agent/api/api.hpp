@@ -7,6 +7,8 @@
 #include <string>
 #include <variant>
 
+#include "agent/console/console.hpp"
+#include "agent/events/events.hpp"
 #include "agent/hardware/hardware.hpp"
 #include "agent/models/models.hpp"
 #include "agent/security/security.hpp"
@@ -14,6 +16,7 @@
 #include "common/db/db.hpp"
 #include "common/http/http.hpp"
 #include "common/http/metrics.hpp"
+#include "common/http/tls.hpp"
 #include "common/time/time.hpp"
 
 namespace aibox::agent::api {
@@ -21,7 +24,9 @@ namespace aibox::agent::api {
 // What the system resource reports about this agent; fixed at start.
 struct AgentInfo {
   config::Paths paths{"/"};
-  std::optional<std::string> serial;  // from the provisioned identity, when present
+  std::optional<std::string> serial;         // from the provisioned identity, when present
+  std::optional<std::string> machineId;      // /etc/machine-id inside the root
+  std::optional<http::CertificateInfo> tls;  // the HTTPS certificate; none with TLS off
   std::chrono::system_clock::time_point startedAt;
   std::chrono::steady_clock::time_point startedSteady;
 };
@@ -36,6 +41,8 @@ struct Services {
   hardware::History& history;  // on the database worker only
   models::Store& store;
   models::Jobs& jobs;
+  console::Files& console;
+  events::Hub& events;
 };
 
 // Every route of the agent.
@@ -53,6 +60,8 @@ void addKeyRoutes(http::Router& router, Services& services);
 void addHardwareRoutes(http::Router& router, Services& services);
 void addModelRoutes(http::Router& router, Services& services);
 void addJobRoutes(http::Router& router, Services& services);
+void addEventRoutes(http::Router& router, Services& services);
+void addConsoleRoutes(http::Router& router, Services& services);
 
 struct LoginRequest {
   std::string username;  // lower-cased

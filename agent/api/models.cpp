@@ -111,6 +111,7 @@ void handleModelDelete(const std::shared_ptr<const http::Call>& call, const http
     models::setState(db, m->id, models::State::deleting);
     db.prepare("DELETE FROM models WHERE id = ?").bind(1, m->id).step();
     services.store.collect(db, m->id);
+    services.store.modelChanged({m->id, m->name, m->tag, "deleted", ""});
     log::info("model removed", {{"model", m->name + ":" + m->tag}});
     return http::json(http::Status::ok, {{"status", "deleted"}, {"id", m->id}});
   });

@@ -20,6 +20,8 @@ void addRoutes(http::Router& router, Services& services) {
   addHardwareRoutes(router, services);
   addModelRoutes(router, services);
   addJobRoutes(router, services);
+  addEventRoutes(router, services);
+  addConsoleRoutes(router, services);
 }
 
 std::optional<boost::json::object> bodyObject(const http::Call& call, const http::Reply& reply) {

@@ -158,6 +158,7 @@ void handleUserPatch(const std::shared_ptr<const http::Call>& call, const http::
   auto role = reader.string("role", false);
   auto disabled = reader.boolean("disabled", false);
   auto password = reader.string("password", false);
+  auto reset = reader.boolean("reset_password", false);
   reader.rejectUnknown();
   if (!reader.ok()) {
     reply(http::badRequest(*reader.problem()));
@@ -168,7 +169,17 @@ void handleUserPatch(const std::shared_ptr<const http::Call>& call, const http::
     reply(invalidRole());
     return;
   }
-  if (password) {
+  // A reset makes a one-time password, returned this once (as POST /api/v1/users does).
+  std::optional<std::string> generated;
+  if (reset.value_or(false)) {
+    if (password) {
+      reply(http::badRequest({"invalid_field", "reset_password",
+                              "give either 'password' or 'reset_password', not both"}));
+      return;
+    }
+    generated = security::randomPassword(16);
+    password = generated;
+  } else if (password) {
     if (auto problem = security::passwordProblem(name, *password,
                                                  services.security.policy.passwordMinLength)) {
       reply(http::badRequest({"invalid_field", "password", "field 'password' " + *problem}));
@@ -177,8 +188,9 @@ void handleUserPatch(const std::shared_ptr<const http::Call>& call, const http::
   }
   hashThen(
       services, reply, password,
-      [reply, name, role, disabled, &services](std::optional<std::string> hash) {
-        services.database.post([reply, name, role, disabled, hash, &services](db::Database& db) {
+      [reply, name, role, disabled, generated, &services](std::optional<std::string> hash) {
+        services.database.post([reply, name, role, disabled, generated, hash,
+                                &services](db::Database& db) {
           try {
             std::int64_t id = 0;
             auto user = findUser(db, name, &id);
@@ -223,6 +235,9 @@ void handleUserPatch(const std::shared_ptr<const http::Call>& call, const http::
             sessions.updateUser(id, std::string(updated.at("role").as_string()),
                                 updated.at("must_change_password").as_bool());
             log::info("user changed", {{"user", name}});
+            if (generated) {
+              updated["password"] = *generated;  // shown this once
+            }
             reply(http::json(http::Status::ok, updated));
           } catch (const db::Error& e) {
             databaseFailed(reply, e);

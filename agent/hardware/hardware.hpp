@@ -171,6 +171,12 @@ class Sampler {
 
 // --- the agent's hardware service ------------------------------------------------------
 
+// Told of what the service takes in, on its strand; must not block.
+struct Listener {
+  std::function<void(const State& state)> reports;  // after each report replaced the last
+  std::function<void(const hwmon::Event& event)> event;
+};
+
 // Wires it together: sampler threads deliver reports to the event loop (on a strand), which
 // keeps the latest, logs events, and hands samples and events to the database worker; timers
 // write the history every 10 s and roll it up every minute.
@@ -181,6 +187,8 @@ class Service {
   Service& operator=(const Service&) = delete;
   ~Service();
 
+  // Before start().
+  void listen(Listener listener) { listener_ = std::move(listener); }
   void start();
   // Joins the sampler threads and writes the samples not yet written.
   void stop();
@@ -199,6 +207,7 @@ class Service {
   State state_;
   std::shared_ptr<History> history_;             // used only on the database worker
   std::map<std::string, std::string> problems_;  // last problem logged per source
+  Listener listener_;
   boost::asio::steady_timer flushTimer_;
   boost::asio::steady_timer maintenanceTimer_;
   std::unique_ptr<Sampler> sampler_;

@@ -76,6 +76,14 @@ void Service::receive(std::shared_ptr<const hwmon::Report> report) {
     logEvent(e);
   }
   state_.update(report);
+  if (listener_.reports) {
+    listener_.reports(state_);
+  }
+  if (listener_.event) {
+    for (const auto& e : report->events) {
+      listener_.event(e);
+    }
+  }
   database_.post([history = history_, report](db::Database& db) {
     history->record(*report);
     storeEvents(db, report->events);

@@ -357,6 +357,8 @@ JobView Jobs::startImport(db::Database& db, const ImportRequest& r) {
                                      {"bytes", std::to_string(total)}});
   auto copy = r;
   copy.source = source;
+  store_.modelChanged({job->modelId, r.name, r.tag, "importing", ""});
+  store_.jobChanged(job->id);
   boost::asio::post(*pool_, [this, job, copy] { runImport(job, copy); });
   return *find(job->id);
 }
@@ -367,6 +369,7 @@ void Jobs::runImport(const std::shared_ptr<Job>& job, ImportRequest request) {
     job->state = "running";
     job->started = std::chrono::steady_clock::now();
   }
+  store_.jobChanged(job->id);
   std::vector<stdfs::path> partials;
   std::vector<ModelFile> stored;
   // Blobs adopted by this import stay pinned until its row is committed or it has failed.
@@ -435,6 +438,7 @@ void Jobs::runImport(const std::shared_ptr<Job>& job, ImportRequest request) {
             .step();
       });
     });
+    store_.modelChanged({job->modelId, request.name, request.tag, "ready", ""});
     finish(job, "succeeded", "");
   } catch (const std::exception& e) {
     std::error_code ec;
@@ -460,6 +464,7 @@ void Jobs::runImport(const std::shared_ptr<Job>& job, ImportRequest request) {
     } catch (const std::exception& cleanup) {
       log::error("cannot remove a failed import", {{"job", job->id}, {"error", cleanup.what()}});
     }
+    store_.modelChanged({job->modelId, request.name, request.tag, "deleted", error});
     finish(job, cancelled ? "cancelled" : "failed", error);
   }
 }
@@ -484,12 +489,16 @@ JobView Jobs::startVerify(db::Database& db, const ModelRow& model) {
       .bind(5, job->createdAt)
       .step();
   auto files = model.files;
-  boost::asio::post(*pool_, [this, job, files] {
+  ModelChange change{model.id, model.name, model.tag, "verifying", ""};
+  store_.modelChanged(change);
+  store_.jobChanged(job->id);
+  boost::asio::post(*pool_, [this, job, files, change]() mutable {
     {
       std::lock_guard lock(mutex_);
       job->state = "running";
       job->started = std::chrono::steady_clock::now();
     }
+    store_.jobChanged(job->id);
     // Every core hashes its share of the files: a model of several shards verifies in
     // about the time of its largest shard.
     std::vector<std::string> problems(files.size());
@@ -536,6 +545,9 @@ JobView Jobs::startVerify(db::Database& db, const ModelRow& model) {
         raiseCorrupt(d, job->source, error);
       }
     });
+    change.state = cancelled || error.empty() ? "ready" : "corrupt";
+    change.error = cancelled || error.empty() ? "" : error + ": import the model again";
+    store_.modelChanged(change);
     finish(job, cancelled ? "cancelled" : error.empty() ? "succeeded" : "failed", error);
   });
   return *find(job->id);
@@ -567,6 +579,7 @@ void Jobs::finish(const std::shared_ptr<Job>& job, const std::string& state,
   } catch (const std::exception& e) {
     log::error("cannot record the end of a model job", {{"job", job->id}, {"error", e.what()}});
   }
+  store_.jobChanged(job->id);
 }
 
 std::optional<JobView> Jobs::find(const std::string& id) const {

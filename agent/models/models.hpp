@@ -143,9 +143,29 @@ struct Metadata {
 // admin when the files are not a model.
 Metadata readMetadata(const std::vector<ModelFile>& files, const std::filesystem::path& dir);
 
+// A model that changed state, for live views (GET /api/v1/events).
+struct ModelChange {
+  std::string id;
+  std::string name;
+  std::string tag;
+  std::string state;  // a State's name, or "deleted" once the model is gone
+  std::string error;
+};
+
+// Told of changes, on the thread that made them (after they are committed); must not block.
+struct Listener {
+  std::function<void(const std::string& jobId)> job;  // a job was added or changed state
+  std::function<void(const ModelChange& change)> model;
+};
+
 class Store {
  public:
   Store(const config::Paths& paths, Settings settings);
+
+  // Before any job starts.
+  void listen(Listener listener) { listener_ = std::move(listener); }
+  void jobChanged(const std::string& jobId) const;
+  void modelChanged(const ModelChange& change) const;
 
   const Settings& settings() const { return settings_; }
   std::filesystem::path blob(const std::string& digest) const;
@@ -174,6 +194,7 @@ class Store {
  private:
   std::filesystem::path root_;
   Settings settings_;
+  Listener listener_;
   mutable std::mutex pinMutex_;
   std::multiset<std::string> pinned_;
 };

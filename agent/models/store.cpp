@@ -327,6 +327,18 @@ void raiseCorrupt(db::Database& db, const std::string& model, const std::string&
   log::error(e.message, {{"model", model}});
 }
 
+void Store::jobChanged(const std::string& jobId) const {
+  if (listener_.job) {
+    listener_.job(jobId);
+  }
+}
+
+void Store::modelChanged(const ModelChange& change) const {
+  if (listener_.model) {
+    listener_.model(change);
+  }
+}
+
 void setState(db::Database& db, const std::string& id, State state, const std::string& error) {
   db.prepare(
         "UPDATE models SET state = ?, error = ?, "

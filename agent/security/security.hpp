@@ -118,6 +118,8 @@ class Sessions {
                                          const std::string& source);
   void restore(Session session);  // from the database at start
   std::optional<Session> find(const std::string& id) const;
+  // The session while it is neither revoked nor expired; asking does not count as activity.
+  std::optional<Session> active(const std::string& id) const;
   std::vector<Session> list() const;
   // Each returns the ids removed, for the caller to delete from the database.
   std::vector<std::string> revoke(const std::string& id);

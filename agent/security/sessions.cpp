@@ -166,6 +166,14 @@ std::optional<Session> Sessions::find(const std::string& id) const {
   return std::nullopt;
 }
 
+std::optional<Session> Sessions::active(const std::string& id) const {
+  auto s = find(id);
+  if (!s || expired(*s, Clock::now())) {
+    return std::nullopt;
+  }
+  return s;
+}
+
 std::vector<Session> Sessions::list() const {
   std::lock_guard lock(mutex_);
   std::vector<Session> out;

@@ -79,14 +79,24 @@ struct Call {
 // closes the connection mid-body: the client sees a truncated transfer.
 using BodySource = std::function<bool(std::string& out, std::size_t max)>;
 
-// A response whose body is too large to hold in memory (a model bundle), written as its
-// source produces it: with Content-Length when `contentLength` is given, else chunked. The
+// Produces a body as things happen (server-sent events): asked for the next piece, the source
+// answers later, once, by calling `ready` from any thread with at most `max` bytes and whether
+// more follows. It is asked on the event loop, so it must not block; it is asked again only
+// after it answered. The server drops the source (and so a `ready` it still holds) once the
+// connection is closed.
+using PieceReady = std::function<void(std::string piece, bool more)>;
+using PushSource = std::function<void(std::size_t max, PieceReady ready)>;
+
+// A response whose body is too large to hold in memory (a model bundle) or has no end known
+// in advance (an event stream), written as its source produces it: with Content-Length when
+// `contentLength` is given, else chunked. Exactly one of `source` and `push` is set. The
 // status and headers are sent first, so metrics and audit see the status as for a Response.
 struct StreamedResponse {
   Status status = Status::ok;
   boost::beast::http::fields headers;
   std::optional<std::uint64_t> contentLength;
   BodySource source;
+  PushSource push;
 };
 
 using AnyResponse = std::variant<Response, StreamedResponse>;
@@ -138,6 +148,12 @@ class Router {
   void add(Verb verb, std::string_view pattern, std::string_view permission, Handler handler);
   void addAsync(Verb verb, std::string_view pattern, std::string_view permission,
                 AsyncHandler handler);
+  // Takes the calls whose path no route has, whatever their method (the web console's static
+  // files), instead of the router's 404, except for paths under `exceptUnder` (the API, whose
+  // unknown paths stay 404). The handler answers 404 and 405 itself. Its calls need
+  // `permission`, are never audited, and are counted under the route `label`.
+  void setFallback(std::string_view label, std::string_view permission,
+                   std::string_view exceptUnder, AsyncHandler handler);
 
   // Finds the route, checks the caller's permission and runs the handler; answers 404, 405
   // (with Allow), 401 or 403 itself.
@@ -160,7 +176,13 @@ class Router {
   const std::vector<Route>& routes() const { return routes_; }
 
  private:
+  // Checks the caller of a matched route (or of the fallback) and runs its handler.
+  void run(const std::shared_ptr<Call>& call, std::string_view permission,
+           const AsyncHandler& handler, const Reply& reply) const;
+
   std::vector<Route> routes_;
+  std::optional<Route> fallback_;
+  std::string fallbackExcept_;
   const Authenticator* authenticator_ = nullptr;
   const Auditor* auditor_ = nullptr;
 };

@@ -205,6 +205,13 @@ Router::Match Router::match(Verb verb, std::string_view target) const {
   return result;
 }
 
+void Router::setFallback(std::string_view label, std::string_view permission,
+                         std::string_view exceptUnder, AsyncHandler handler) {
+  fallback_ =
+      Route{Verb::unknown, std::string(label), {}, std::string(permission), std::move(handler)};
+  fallbackExcept_ = exceptUnder;
+}
+
 void Router::dispatch(const std::shared_ptr<Call>& call, const Reply& plainReply) const {
   auto found = match(call->request.method(), call->request.target());
   Reply reply = plainReply;
@@ -214,6 +221,13 @@ void Router::dispatch(const std::shared_ptr<Call>& call, const Reply& plainReply
     reply = [auditor = auditor_, call, plainReply](AnyResponse res) {
       audit(*auditor, *call, std::move(res), plainReply);
     };
+  }
+  std::string_view target(call->request.target().data(), call->request.target().size());
+  if (found.route == nullptr && found.allowed.empty() && fallback_ &&
+      !(fallbackExcept_.size() > 0 && target.starts_with(fallbackExcept_))) {
+    call->route = fallback_->pattern;
+    run(call, fallback_->permission, fallback_->handler, reply);
+    return;
   }
   if (found.route == nullptr) {
     call->route = "unmatched";
@@ -237,37 +251,42 @@ void Router::dispatch(const std::shared_ptr<Call>& call, const Reply& plainReply
   const Route& route = *found.route;
   call->route = route.pattern;
   call->params = std::move(found.params);
+  run(call, route.permission, route.handler, reply);
+}
+
+void Router::run(const std::shared_ptr<Call>& call, std::string_view permission,
+                 const AsyncHandler& handler, const Reply& reply) const {
   if (authenticator_ != nullptr && call->identity.kind == Identity::Kind::anonymous) {
-    if (auto refusal = authenticator_->authenticate(*call, route.permission)) {
+    if (auto refusal = authenticator_->authenticate(*call, permission)) {
       reply(std::move(*refusal));
       return;
     }
   }
   const Identity& who = call->identity;
-  if (who.mustChangePassword && route.permission != kPublic && route.permission != kAuthenticated) {
+  if (who.mustChangePassword && permission != kPublic && permission != kAuthenticated) {
     reply(error(Status::forbidden, "password_change_required",
                 "change your password first: POST /api/v1/auth/password with old_password and "
                 "new_password"));
     return;
   }
-  if (!who.allows(route.permission)) {
+  if (!who.allows(permission)) {
     if (who.kind == Identity::Kind::anonymous) {
       reply(error(Status::unauthorized, "unauthenticated",
                   "log in first (POST /api/v1/auth/login); this route needs permission '" +
-                      route.permission + "'"));
+                      std::string(permission) + "'"));
     } else {
       reply(
           error(Status::forbidden, "forbidden",
-                who.name + " lacks permission '" + route.permission + "'" +
+                who.name + " lacks permission '" + std::string(permission) + "'" +
                     (who.kind == Identity::Kind::local ? ": join group aibox-admin"
                                                        : ": ask an admin for a role that has it")));
     }
     return;
   }
   try {
-    route.handler(call, reply);
+    handler(call, reply);
   } catch (const std::exception& e) {
-    log::error("route handler failed", {{"route", route.pattern}, {"error", e.what()}});
+    log::error("route handler failed", {{"route", std::string(call->route)}, {"error", e.what()}});
     reply(error(Status::internal_server_error, "internal",
                 "internal error; the agent log has the details"));
   }

@@ -142,6 +142,7 @@ struct Outgoing {
   bhttp::response<bhttp::buffer_body> message;
   std::optional<bhttp::response_serializer<bhttp::buffer_body>> serializer;
   BodySource source;
+  PushSource push;  // instead of `source`; called on the strand only
   std::string route;
   std::optional<std::uint64_t> owed;  // what the Content-Length still promises
   std::string writing;                // the piece on the wire
@@ -351,9 +352,17 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     if (!beginAnswer(route, res.result_int())) {
       return;
     }
+    res.prepare_payload();
+    if (verb_ == Verb::head) {
+      res.body().clear();  // the head, Content-Length included, describes what GET sends
+    }
+    write(std::move(res));
+  }
+
+  // Sends a complete message as it is (its payload headers already set).
+  void write(Response res) {
     bool keep = keepAfterAnswer();
     decorate(res, keep);
-    res.prepare_payload();
     auto message = std::make_shared<Response>(std::move(res));
     lowest().expires_after(shared_->options.bodyTimeout);
     bhttp::async_write(
@@ -375,6 +384,17 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     if (!beginAnswer(route, static_cast<unsigned>(res.status))) {
       return;
     }
+    if (verb_ == Verb::head) {
+      Response head{res.status, version_};
+      for (const auto& field : res.headers) {
+        head.insert(field.name_string(), field.value());
+      }
+      if (res.contentLength) {
+        head.content_length(*res.contentLength);
+      }
+      write(std::move(head));
+      return;
+    }
     auto out = std::make_shared<Outgoing>();
     out->keep = keepAfterAnswer();
     out->message.result(res.status);
@@ -394,6 +414,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     out->message.body().more = true;
     out->serializer.emplace(out->message);
     out->source = std::move(res.source);
+    out->push = std::move(res.push);
     out->route = std::string(route);
     outgoing_ = out;
     produce();
@@ -406,6 +427,16 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   }
 
   void produce() {
+    if (outgoing_->push) {
+      outgoing_->push(kPieceBytes,
+                      [self = this->shared_from_this(), out = outgoing_,
+                       executor = stream_.get_executor()](std::string piece, bool more) {
+                        net::post(executor, [self, out, piece = std::move(piece), more]() mutable {
+                          self->onProduced(out, std::move(piece), more, std::nullopt);
+                        });
+                      });
+      return;
+    }
     if (!shared_->streams) {
       closeNow();
       return;
@@ -530,6 +561,10 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
 
   void closeNow() {
     state_ = State::closing;
+    if (outgoing_) {
+      // A push source holds the callback that keeps this session alive; let both go.
+      outgoing_->push = nullptr;
+    }
     beast::error_code ignored;
     lowest().socket().close(ignored);
   }

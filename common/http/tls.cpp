@@ -4,15 +4,19 @@
 #include <ifaddrs.h>
 #include <netinet/in.h>
 #include <openssl/bn.h>
+#include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/objects.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
+#include <ctime>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -223,6 +227,105 @@ std::shared_ptr<boost::asio::ssl::context> serverTlsContext(const TlsFiles& file
                              files.certificate.string());
   }
   return ctx;
+}
+
+namespace {
+
+std::string nameText(const X509_NAME* name) {
+  BioPtr bio(BIO_new(BIO_s_mem()));
+  X509_NAME_print_ex(bio.get(), name, 0, XN_FLAG_RFC2253);
+  char* data = nullptr;
+  long size = BIO_get_mem_data(bio.get(), &data);
+  return {data, static_cast<std::size_t>(std::max(size, 0L))};
+}
+
+std::string timeText(const ASN1_TIME* t) {
+  std::tm tm{};
+  if (t == nullptr || ASN1_TIME_to_tm(t, &tm) != 1) {
+    return "";
+  }
+  std::array<char, 32> text{};
+  std::strftime(text.data(), text.size(), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return text.data();
+}
+
+std::string keyText(EVP_PKEY* key) {
+  if (key == nullptr) {
+    return "";
+  }
+  int id = EVP_PKEY_get_base_id(key);
+  if (id == EVP_PKEY_EC) {
+    std::array<char, 64> group{};
+    std::size_t length = 0;
+    if (EVP_PKEY_get_group_name(key, group.data(), group.size(), &length) == 1) {
+      const char* nist = EC_curve_nid2nist(OBJ_sn2nid(group.data()));
+      return std::string("EC ") + (nist != nullptr ? nist : group.data());
+    }
+    return "EC";
+  }
+  if (id == EVP_PKEY_RSA) {
+    return "RSA " + std::to_string(EVP_PKEY_get_bits(key));
+  }
+  const char* name = OBJ_nid2sn(id);
+  return name != nullptr ? name : "unknown";
+}
+
+}  // namespace
+
+CertificateInfo certificateInfo(const std::filesystem::path& pemFile) {
+  BioPtr bio(BIO_new_file(pemFile.c_str(), "r"));
+  if (!bio) {
+    throw std::runtime_error("cannot read certificate " + pemFile.string());
+  }
+  X509Ptr cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+  if (!cert) {
+    throw std::runtime_error(pemFile.string() + " holds no PEM certificate");
+  }
+  CertificateInfo info;
+  info.subject = nameText(X509_get_subject_name(cert.get()));
+  info.issuer = nameText(X509_get_issuer_name(cert.get()));
+  info.notBefore = timeText(X509_get0_notBefore(cert.get()));
+  info.notAfter = timeText(X509_get0_notAfter(cert.get()));
+  info.selfSigned = X509_check_issued(cert.get(), cert.get()) == X509_V_OK;
+  if (BnPtr serial(ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert.get()), nullptr)); serial) {
+    char* hex = BN_bn2hex(serial.get());
+    if (hex != nullptr) {
+      info.serial = hex;
+      OPENSSL_free(hex);
+    }
+  }
+  std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
+  unsigned int length = 0;
+  check(X509_digest(cert.get(), EVP_sha256(), digest.data(), &length), "certificate digest");
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  for (unsigned int i = 0; i < length; ++i) {
+    info.sha256 += i == 0 ? "" : ":";
+    info.sha256 += kHex[digest[i] >> 4];
+    info.sha256 += kHex[digest[i] & 0xf];
+  }
+  info.keyType = keyText(X509_get0_pubkey(cert.get()));
+  auto* names = static_cast<GENERAL_NAMES*>(
+      X509_get_ext_d2i(cert.get(), NID_subject_alt_name, nullptr, nullptr));
+  if (names != nullptr) {
+    for (int i = 0; i < sk_GENERAL_NAME_num(names); ++i) {
+      const GENERAL_NAME* name = sk_GENERAL_NAME_value(names, i);
+      if (name->type == GEN_DNS) {
+        const auto* dns = name->d.dNSName;
+        info.names.push_back("DNS:" + std::string(reinterpret_cast<const char*>(dns->data),
+                                                  static_cast<std::size_t>(dns->length)));
+      } else if (name->type == GEN_IPADD) {
+        const auto* ip = name->d.iPAddress;
+        std::array<char, INET6_ADDRSTRLEN> text{};
+        int family = ip->length == 4 ? AF_INET : AF_INET6;
+        if ((ip->length == 4 || ip->length == 16) &&
+            inet_ntop(family, ip->data, text.data(), text.size()) != nullptr) {
+          info.names.push_back(std::string("IP:") + text.data());
+        }
+      }
+    }
+    GENERAL_NAMES_free(names);
+  }
+  return info;
 }
 
 }  // namespace aibox::http

@@ -5,6 +5,8 @@
 #include <boost/asio/ssl/context.hpp>
 #include <filesystem>
 #include <memory>
+#include <string>
+#include <vector>
 
 namespace aibox::http {
 
@@ -19,5 +21,21 @@ struct TlsFiles {
 bool ensureCertificate(const TlsFiles& files);
 
 std::shared_ptr<boost::asio::ssl::context> serverTlsContext(const TlsFiles& files);
+
+// What an admin checks of the certificate a browser is shown.
+struct CertificateInfo {
+  std::string subject;  // RFC 2253: "CN=box01,O=aibox self-signed"
+  std::string issuer;
+  std::string serial;     // hex
+  std::string notBefore;  // UTC ISO 8601
+  std::string notAfter;
+  std::string sha256;              // fingerprint of the DER, "AB:CD:...", as browsers show it
+  std::string keyType;             // "EC P-256", "RSA 3072", "ED25519"
+  std::vector<std::string> names;  // subject alternative names: "DNS:box01", "IP:10.0.0.5"
+  bool selfSigned = false;
+};
+
+// The first certificate of a PEM file. Throws std::runtime_error saying what is wrong.
+CertificateInfo certificateInfo(const std::filesystem::path& pemFile);
 
 }  // namespace aibox::http

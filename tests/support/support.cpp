@@ -94,8 +94,19 @@ std::optional<int> waitFor(pid_t pid, std::chrono::milliseconds timeout) {
   }
 }
 
+struct BodySink {
+  std::string* body;
+  const std::function<bool(const std::string&)>* until;
+  bool satisfied = false;
+};
+
 std::size_t collectBody(char* data, std::size_t size, std::size_t count, void* out) {
-  static_cast<std::string*>(out)->append(data, size * count);
+  auto* sink = static_cast<BodySink*>(out);
+  sink->body->append(data, size * count);
+  if (*sink->until && (*sink->until)(*sink->body)) {
+    sink->satisfied = true;
+    return 0;  // stops the transfer
+  }
   return size * count;
 }
 
@@ -129,17 +140,24 @@ HttpReply perform(CURL* curl, const HttpRequest& request, const std::string& url
                      static_cast<curl_off_t>(request.body.size()));
   }
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+  BodySink sink{&reply.body, &request.until};
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collectBody);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &reply.body);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &sink);
   curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, collectHeader);
   curl_easy_setopt(curl, CURLOPT_HEADERDATA, &reply.headers);
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 30000L);
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(request.timeout.count()));
   curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  if (request.method == "HEAD") {
+    curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
+  }
   CURLcode rc = curl_easy_perform(curl);
-  if (rc == CURLE_OK) {
+  if (rc == CURLE_OK || sink.satisfied) {
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &reply.status);
   } else {
     reply.error = curl_easy_strerror(rc);
+    if (rc == CURLE_OPERATION_TIMEDOUT) {
+      curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &reply.status);
+    }
   }
   curl_slist_free_all(headers);
   curl_easy_cleanup(curl);

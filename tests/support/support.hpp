@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -68,6 +69,11 @@ struct HttpRequest {
   std::string path = "/";
   std::string body;
   std::vector<std::string> headers;
+  // For a body that does not end by itself (an event stream): the transfer stops, as a
+  // success, once `until` returns true for the body received so far, and fails after
+  // `timeout` (the status is kept when the head has arrived).
+  std::function<bool(const std::string& body)> until;
+  std::chrono::milliseconds timeout{30'000};
 };
 
 // Over the agent's unix socket.
