@@ -11,6 +11,11 @@ cd "$top"
 scripts/install-deps.sh
 cmake --preset ci >/dev/null
 cmake --build --preset ci
+# The browser tests' playwright-core (no browser download: they drive Debian's chromium).
+webui_tests=tests/webui
+if [ ! "$webui_tests/node_modules/.package-lock.json" -nt "$webui_tests/package-lock.json" ]; then
+  npm ci --prefix "$webui_tests" --no-audit --no-fund
+fi
 ctest --preset ci -j "$(nproc)" "$@"
 
 fuzz_seconds=${FUZZ_SECONDS:-60}
