@@ -4,20 +4,22 @@
 # 1024 and feed-forward 2816) in Q8_0 and Q4_K, at 1 and 2 threads, next to the memory
 # bandwidth bound measured in the same run: the bytes of weights one token reads (from
 # `aibox-runtime info`) divided by the memory read bandwidth at the same thread count
-# (aibox-bench-membw).
+# (aibox-bench-membw). Generation follows a prompt of PROMPT_REPEAT (default 12) sentences, so
+# it also reads a KV cache of about 400 tokens per step.
 # Target: generation >= 60 % of that bound. Exit code 1 when it is missed.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=${AIBOX_BUILD:-$top/build/release}
 layers=${LAYERS:-40}
 gen_tokens=${GEN_TOKENS:-48}
+prompt_repeat=${PROMPT_REPEAT:-12}  # sentences of about 33 tokens: ~400 tokens of context
 bench_binaries=(runtime/aibox-runtime bench/aibox-bench-membw)
 . "$top/bench/common.sh"
 
 runtime="$build/runtime/aibox-runtime"
 membw="$build/bench/aibox-bench-membw"
 # A prompt of a few hundred tokens for prompt processing.
-prompt=$(for _ in $(seq 1 12); do printf 'The box keeps its models on local disks and serves them to applications on the site network. '; done)
+prompt=$(for _ in $(seq 1 "$prompt_repeat"); do printf 'The box keeps its models on local disks and serves them to applications on the site network. '; done)
 
 missed=0
 printf '%-6s %-7s %12s %12s %12s %12s %8s\n' type threads "prompt t/s" "gen t/s" "bound t/s" "MB/token" ratio
