@@ -40,43 +40,17 @@ class Fd {
   int fd_;
 };
 
-int hexDigit(char c) {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  if (c >= 'a' && c <= 'f') {
-    return c - 'a' + 10;
-  }
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  return -1;
-}
-
-// A decoded path segment that names an ordinary, visible file or directory.
+// A decoded path segment that names an ordinary, visible file or directory: no control
+// characters, no encoded separators, not empty and not a dotfile (nor "." or "..").
 std::optional<std::string> decodeSegment(std::string_view raw) {
-  std::string out;
-  for (std::size_t i = 0; i < raw.size(); ++i) {
-    char c = raw[i];
-    if (c == '%') {
-      if (i + 2 >= raw.size()) {
-        return std::nullopt;
-      }
-      int hi = hexDigit(raw[i + 1]);
-      int lo = hexDigit(raw[i + 2]);
-      if (hi < 0 || lo < 0) {
-        return std::nullopt;
-      }
-      c = static_cast<char>(hi * 16 + lo);
-      i += 2;
-    }
+  auto out = http::percentDecode(raw);
+  if (!out || out->empty() || out->front() == '.') {
+    return std::nullopt;
+  }
+  for (char c : *out) {
     if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f || c == '/' || c == '\\') {
       return std::nullopt;
     }
-    out += c;
-  }
-  if (out.empty() || out.front() == '.') {
-    return std::nullopt;
   }
   return out;
 }

@@ -1,5 +1,6 @@
 #include "agent/events/events.hpp"
 
+#include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
@@ -75,7 +76,10 @@ struct Hub::Subscriber {
   }
 };
 
-Hub::Hub(boost::asio::io_context& io, Options options) : options_(options), timer_(io) {
+// The timer has a strand of its own: beat() re-arms it and close() cancels it, and with several
+// event-loop threads those two could otherwise run at once.
+Hub::Hub(boost::asio::io_context& io, Options options)
+    : options_(options), timer_(boost::asio::make_strand(io)) {
   timer_.expires_after(options_.heartbeat);
   timer_.async_wait([this](const boost::system::error_code& ec) {
     if (!ec) {
@@ -142,6 +146,12 @@ std::optional<http::PushSource> Hub::subscribe(std::string hello, Allows allows,
 }
 
 void Hub::beat() {
+  {
+    std::lock_guard lock(mutex_);
+    if (closed_) {
+      return;
+    }
+  }
   auto ended = format("end", boost::json::object{{"reason", "session_ended"}});
   for (const auto& s : live()) {
     if (s->stillValid && !s->stillValid()) {
@@ -166,7 +176,7 @@ void Hub::close() {
     }
     closed_ = true;
   }
-  timer_.cancel();
+  boost::asio::dispatch(timer_.get_executor(), [this] { timer_.cancel(); });
   auto ended = format("end", boost::json::object{{"reason", "shutdown"}});
   for (const auto& s : live()) {
     s->push(ended, options_.queueEvents, true);

@@ -71,6 +71,10 @@ struct Call {
   std::string_view param(std::string_view name) const;
 };
 
+// Percent-decodes one path segment ("%2e" -> "."); nullopt when a '%' is not followed by two
+// hex digits.
+std::optional<std::string> percentDecode(std::string_view segment);
+
 // Produces a streamed body piece by piece. The server calls it again and again, never on the
 // event loop (so it may block on disk) and never two calls at once, each time with an empty
 // `out`; it appends at most `max` bytes and returns false once the body is complete. It is

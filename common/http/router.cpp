@@ -29,6 +29,25 @@ std::vector<std::string_view> splitPath(std::string_view path) {
   return segments;
 }
 
+bool isParam(std::string_view segment) {
+  return segment.size() > 2 && segment.front() == '{' && segment.back() == '}';
+}
+
+// A streamed response is audited by its status and headers; the stream waits for the record.
+void audit(const Auditor& auditor, const Call& call, AnyResponse res, const Reply& send) {
+  if (auto* plain = std::get_if<Response>(&res)) {
+    auditor.record(call, std::move(*plain), send);
+    return;
+  }
+  auto streamed = std::make_shared<StreamedResponse>(std::get<StreamedResponse>(std::move(res)));
+  Response head{streamed->status, 11};
+  for (const auto& field : streamed->headers) {
+    head.insert(field.name_string(), field.value());
+  }
+  auditor.record(call, std::move(head),
+                 [send, streamed](const AnyResponse& /*head*/) { send(std::move(*streamed)); });
+}
+
 int hexValue(char c) {
   if (c >= '0' && c <= '9') {
     return c - '0';
@@ -42,8 +61,9 @@ int hexValue(char c) {
   return -1;
 }
 
-// Percent-decodes a path segment; nullopt when malformed.
-std::optional<std::string> decodeSegment(std::string_view s) {
+}  // namespace
+
+std::optional<std::string> percentDecode(std::string_view s) {
   std::string out;
   out.reserve(s.size());
   for (std::size_t i = 0; i < s.size(); ++i) {
@@ -64,27 +84,6 @@ std::optional<std::string> decodeSegment(std::string_view s) {
   }
   return out;
 }
-
-bool isParam(std::string_view segment) {
-  return segment.size() > 2 && segment.front() == '{' && segment.back() == '}';
-}
-
-// A streamed response is audited by its status and headers; the stream waits for the record.
-void audit(const Auditor& auditor, const Call& call, AnyResponse res, const Reply& send) {
-  if (auto* plain = std::get_if<Response>(&res)) {
-    auditor.record(call, std::move(*plain), send);
-    return;
-  }
-  auto streamed = std::make_shared<StreamedResponse>(std::get<StreamedResponse>(std::move(res)));
-  Response head{streamed->status, 11};
-  for (const auto& field : streamed->headers) {
-    head.insert(field.name_string(), field.value());
-  }
-  auditor.record(call, std::move(head),
-                 [send, streamed](const AnyResponse& /*head*/) { send(std::move(*streamed)); });
-}
-
-}  // namespace
 
 bool Identity::allows(std::string_view permission) const {
   if (permission == kPublic) {
@@ -182,7 +181,7 @@ Router::Match Router::match(Verb verb, std::string_view target) const {
     for (std::size_t i = 0; i < segments.size() && matches; ++i) {
       const auto& expected = route.segments[i];
       if (isParam(expected)) {
-        auto value = decodeSegment(segments[i]);
+        auto value = percentDecode(segments[i]);
         matches = value && !value->empty() && *value != "." && *value != ".." &&
                   value->find('/') == std::string::npos;
         if (matches) {

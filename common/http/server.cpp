@@ -427,6 +427,10 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   }
 
   void produce() {
+    // A write that finished just before closeNow() must not ask a cleared source for more.
+    if (state_ == State::closing) {
+      return;
+    }
     if (outgoing_->push) {
       outgoing_->push(kPieceBytes,
                       [self = this->shared_from_this(), out = outgoing_,

@@ -171,6 +171,11 @@ int generateCommand(const std::vector<std::string>& args) {
   if (context == 0) {
     context = std::min<std::uint32_t>(m.config().trainedContext, 4096);
   }
+  if (context > m.config().trainedContext) {
+    std::cerr << "aibox-runtime generate: --context " << context << " is more than the "
+              << m.config().trainedContext << " tokens the model was trained for\n";
+    return kUsageError;
+  }
   auto backend = engine::makeCpuBackend(threads);
   engine::KvCache cache(m.config(), context);
   engine::Forward forward(m, *backend);

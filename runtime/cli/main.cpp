@@ -55,6 +55,13 @@ int main(int argc, char** argv) {
   } catch (const po::error& e) {
     std::cerr << "aibox-runtime " << command << ": " << e.what() << " (see --help)\n";
     return aibox::runtime::kUsageError;
+  } catch (const std::bad_alloc&) {
+    std::cerr << "aibox-runtime " << command
+              << ": not enough memory (for generate: lower --context or use a smaller model)\n";
+    return aibox::runtime::kFailed;
+  } catch (const std::exception& e) {
+    std::cerr << "aibox-runtime " << command << ": " << e.what() << '\n';
+    return aibox::runtime::kFailed;
   }
   std::cerr << "aibox-runtime: unknown command '" << command << "'\n\n" << kUsage;
   return aibox::runtime::kUsageError;

@@ -1,5 +1,7 @@
 // The CPU backend: matrix products by runtime/kernels on a thread pool; the light element-wise
 // steps run on the calling thread, attention over (token, head) pairs on the pool.
+#include <sched.h>
+
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -134,7 +136,13 @@ class CpuBackend final : public Backend {
 
 std::unique_ptr<Backend> makeCpuBackend(unsigned threads) {
   if (threads == 0) {
-    threads = std::max(1u, std::thread::hardware_concurrency());
+    // The CPUs this process may run on (a cpuset or taskset), not every CPU of the host.
+    cpu_set_t allowed;
+    CPU_ZERO(&allowed);
+    threads = sched_getaffinity(0, sizeof allowed, &allowed) == 0
+                  ? static_cast<unsigned>(CPU_COUNT(&allowed))
+                  : std::thread::hardware_concurrency();
+    threads = std::max(1u, threads);
   }
   return std::make_unique<CpuBackend>(threads);
 }

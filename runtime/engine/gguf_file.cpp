@@ -52,18 +52,14 @@ Error arrayError(std::string_view key, std::string_view wanted) {
 }  // namespace
 
 Result<std::shared_ptr<const GgufFile>> GgufFile::open(const std::filesystem::path& path) {
-  auto info = modelfile::readGguf(path);
-  if (auto* error = std::get_if<Error>(&info)) {
-    return *error;
-  }
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     return Error{"cannot open " + path.string() + ": " + std::strerror(errno)};
   }
   struct stat st {};
-  if (::fstat(fd, &st) != 0 || st.st_size <= 0) {
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= 0) {
     ::close(fd);
-    return Error{"cannot read the size of " + path.string()};
+    return Error{path.string() + " is not a regular, non-empty file"};
   }
   void* mapping =
       ::mmap(nullptr, static_cast<std::size_t>(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0);
@@ -74,11 +70,15 @@ Result<std::shared_ptr<const GgufFile>> GgufFile::open(const std::filesystem::pa
   }
   std::unique_ptr<GgufFile> file(new GgufFile);
   file->path_ = path;
-  file->info_ = std::move(std::get<modelfile::GgufInfo>(info));
   file->base_ = static_cast<const char*>(mapping);
   file->size_ = static_cast<std::size_t>(st.st_size);
   file->mapped_ = true;
-  // The header was read before the mapping; a file that shrank in between is caught here.
+  // The header is checked in the mapping itself, so what is checked is what is used.
+  auto info = modelfile::parseGguf(std::string_view(file->base_, file->size_), file->size_);
+  if (auto* error = std::get_if<Error>(&info)) {
+    return *error;
+  }
+  file->info_ = std::move(std::get<modelfile::GgufInfo>(info));
   return finish(std::move(file));
 }
 

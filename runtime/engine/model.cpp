@@ -72,6 +72,13 @@ class Loader {
       fail("tensor " + name + " is " + std::string(info->name) + "; norms and biases must be F32");
       return {};
     }
+    // The kernels read whole 16- and 32-bit values; a GGUF alignment of 1 could break that.
+    if (reinterpret_cast<std::uintptr_t>(file_.data(*tensor)) % 4 != 0) {
+      fail("tensor " + name +
+           " is not aligned to 4 bytes in the file (general.alignment): "
+           "convert the model again with a standard GGUF writer");
+      return {};
+    }
     return Weight{info->type, file_.data(*tensor), rows, cols};
   }
 
@@ -160,6 +167,13 @@ Result<std::unique_ptr<Model>> Model::load(std::shared_ptr<const GgufFile> file)
   config.ropeDims = loader.count("rope.dimension_count", config.headDim);
   if (loader.error) {
     return *loader.error;
+  }
+  // Bounds no real model comes near, which keep every size below in 64 bits.
+  if (config.layers > 1024 || config.headDim == 0 ||
+      std::uint64_t{config.heads} * config.headDim > (1u << 20)) {
+    return Error{"the model's sizes (" + std::to_string(config.layers) + " layers, " +
+                 std::to_string(config.heads) + " heads of " + std::to_string(config.headDim) +
+                 ") are out of range: the file is not a model this engine can run"};
   }
   if (config.kvHeads > config.heads || config.heads % config.kvHeads != 0) {
     return Error{"the model has " + std::to_string(config.heads) + " attention heads and " +
@@ -261,7 +275,7 @@ std::uint64_t Model::weightBytes() const {
 
 KvCache::KvCache(const ModelConfig& config, std::uint32_t context)
     : context_(context),
-      kvWidth_(config.kvHeads * config.headDim),
+      kvWidth_(std::size_t{config.kvHeads} * config.headDim),
       layers_(config.layers),
       keys_(std::size_t{layers_} * context_ * kvWidth_),
       values_(keys_.size()) {}
@@ -283,9 +297,15 @@ Forward::Forward(const Model& model, Backend& backend) : model_(model), backend_
 Result<std::vector<std::vector<float>>> Forward::run(std::span<const SequenceInput> batch) {
   const ModelConfig& config = model_.config();
   std::size_t tokens = 0;
-  for (const auto& sequence : batch) {
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    const auto& sequence = batch[i];
     if (sequence.cache == nullptr || sequence.tokens.empty()) {
       return Error{"every sequence of a batch needs a cache and at least one token"};
+    }
+    for (std::size_t j = 0; j < i; ++j) {
+      if (batch[j].cache == sequence.cache) {
+        return Error{"two sequences of a batch share one KV cache; give each its own"};
+      }
     }
     std::size_t needed = std::size_t{sequence.cache->used()} + sequence.tokens.size();
     if (needed > sequence.cache->context()) {

@@ -98,7 +98,7 @@ class KvCache {
  private:
   friend class Forward;
   std::uint32_t context_;
-  std::uint32_t kvWidth_;
+  std::size_t kvWidth_;
   std::uint32_t layers_;
   std::uint32_t used_ = 0;
   std::vector<float> keys_;

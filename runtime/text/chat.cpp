@@ -238,8 +238,7 @@ Result<std::string> renderLlama2(const std::vector<Message>& messages, const Cha
 }
 
 std::string settingHint() {
-  return "set --chat-template or [runtime] chat_template to one of the built-in templates (" +
-         chatTemplateNames() + ")";
+  return "set --chat-template to one of the built-in templates (" + chatTemplateNames() + ")";
 }
 
 }  // namespace
@@ -333,8 +332,7 @@ Result<ChatTemplate> chooseChatTemplate(std::string_view source, std::string_vie
       return *chatTemplate;
     }
     return Error{"unknown chat template '" + std::string(forced) +
-                 "' (--chat-template / [runtime] chat_template): the built-in templates are " +
-                 chatTemplateNames()};
+                 "' (--chat-template): the built-in templates are " + chatTemplateNames()};
   }
   if (source.empty()) {
     return Error{"the model has no chat template (tokenizer.chat_template): " + settingHint()};

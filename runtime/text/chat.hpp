@@ -85,7 +85,7 @@ modelfile::Result<std::string> renderChat(ChatTemplate chatTemplate,
 
 // Picks the template: `forced` (a name from the settings) when given, else detection on
 // `source`; a missing or unrecognised template is an error naming the setting
-// (--chat-template / [runtime] chat_template) and the built-in names.
+// (--chat-template) and the built-in names.
 modelfile::Result<ChatTemplate> chooseChatTemplate(std::string_view source,
                                                    std::string_view forced);
 

@@ -103,6 +103,9 @@ TEST_F(RuntimeCli, BadArgumentsSayWhatToDo) {
   Outcome badSampling = run("generate --model " + model("llama") + " --prompt hi --top-k=-1");
   EXPECT_EQ(badSampling.status, 2);
   EXPECT_NE(badSampling.output.find("--top-k must be"), std::string::npos) << badSampling.output;
+  Outcome bigContext = run("generate --model " + model("llama") + " --prompt hi --context 999999");
+  EXPECT_EQ(bigContext.status, 2);
+  EXPECT_NE(bigContext.output.find("trained for"), std::string::npos) << bigContext.output;
   EXPECT_EQ(run("--help").status, 0);
   EXPECT_EQ(run("generate --help").status, 0);
   EXPECT_EQ(run("nonesuch").status, 2);

@@ -150,6 +150,14 @@ TEST_F(ModelFiles, APromptLongerThanTheContextNamesBothNumbers) {
   EXPECT_NE(std::get<Error>(result).message.find("holds 16"), std::string::npos);
   EXPECT_EQ(cache.used(), 0u);
 
+  Token token = 5;
+  SequenceInput twice[] = {{&cache, std::span<const Token>(&token, 1), true},
+                           {&cache, std::span<const Token>(&token, 1), true}};
+  auto shared = forward.run(twice);
+  ASSERT_TRUE(std::holds_alternative<Error>(shared));
+  EXPECT_NE(std::get<Error>(shared).message.find("share one KV cache"), std::string::npos);
+  EXPECT_EQ(cache.used(), 0u);
+
   Token outside = static_cast<Token>(model->config().vocabulary);
   SequenceInput input{&cache, std::span<const Token>(&outside, 1), true};
   auto run = forward.run(std::span<const SequenceInput>(&input, 1));
