@@ -103,13 +103,11 @@ int generateCommand(const std::vector<std::string>& args) {
     ("context,c", po::value(&context)->default_value(0), "context size in tokens (0: the model's, at most 4096)")
     ("batch,b", po::value(&generate.batch)->default_value(256), "prompt tokens per forward pass");
   // clang-format on
-  po::variables_map vm;
-  po::store(po::command_line_parser(args).options(options).run(), vm);
-  if (vm.count("help") != 0) {
-    std::cout << options << '\n';
+  auto parsed = parseArguments(args, options);
+  if (!parsed) {
     return kOk;
   }
-  po::notify(vm);
+  const auto& vm = *parsed;
   if ((vm.count("prompt") != 0) == (vm.count("chat") != 0)) {
     std::cerr << "aibox-runtime generate: give either --prompt or --chat\n";
     return kUsageError;
@@ -122,17 +120,11 @@ int generateCommand(const std::vector<std::string>& args) {
   }
 
   auto started = std::chrono::steady_clock::now();
-  auto file = engine::GgufFile::open(model);
-  if (auto* error = std::get_if<Error>(&file)) {
-    std::cerr << "aibox-runtime: " << model << ": " << error->message << '\n';
+  auto loaded = loadModel(model);
+  if (!loaded) {
     return kFailed;
   }
-  auto loaded = engine::Model::load(std::get<0>(file));
-  if (auto* error = std::get_if<Error>(&loaded)) {
-    std::cerr << "aibox-runtime: " << model << ": " << error->message << '\n';
-    return kFailed;
-  }
-  const engine::Model& m = *std::get<0>(loaded);
+  const engine::Model& m = *loaded;
   const auto& tokenizer = m.tokenizer();
 
   std::vector<engine::Token> tokens;

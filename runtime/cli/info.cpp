@@ -18,31 +18,15 @@ int infoCommand(const std::vector<std::string>& args) {
       "Usage: aibox-runtime info [--json] FILE.gguf\n\n"
       "Loads a model as generate would and shows what the engine sees in it.\n\nOptions");
   options.add_options()("help,h", "show this help")("json", "machine-readable output");
-  po::options_description hidden;
-  hidden.add_options()("model", po::value(&path)->required());
-  po::options_description all;
-  all.add(options).add(hidden);
-  po::positional_options_description positional;
-  positional.add("model", 1);
-  po::variables_map vm;
-  po::store(po::command_line_parser(args).options(all).positional(positional).run(), vm);
-  if (vm.count("help") != 0) {
-    std::cout << options << '\n';
+  auto vm = parseArguments(args, options, "model", &path);
+  if (!vm) {
     return kOk;
   }
-  po::notify(vm);
-
-  auto file = engine::GgufFile::open(path);
-  if (auto* error = std::get_if<engine::Error>(&file)) {
-    std::cerr << "aibox-runtime: " << path << ": " << error->message << '\n';
+  auto loaded = loadModel(path);
+  if (!loaded) {
     return kFailed;
   }
-  auto loaded = engine::Model::load(std::get<0>(file));
-  if (auto* error = std::get_if<engine::Error>(&loaded)) {
-    std::cerr << "aibox-runtime: " << path << ": " << error->message << '\n';
-    return kFailed;
-  }
-  const engine::Model& model = *std::get<0>(loaded);
+  const engine::Model& model = *loaded;
   const auto& c = model.config();
   std::map<std::string, std::size_t> types;
   for (const auto& tensor : model.file().info().tensors) {
@@ -78,7 +62,7 @@ int infoCommand(const std::vector<std::string>& args) {
     typeCounts[name] = count;
   }
   out["tensor_types"] = typeCounts;
-  if (vm.count("json") != 0) {
+  if (vm->count("json") != 0) {
     std::cout << boost::json::serialize(out) << '\n';
     return kOk;
   }

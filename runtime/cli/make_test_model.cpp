@@ -30,20 +30,10 @@ int makeTestModelCommand(const std::vector<std::string>& args) {
     ("vocab", po::value(&spec.vocabulary)->default_value(spec.vocabulary), "BPE vocabulary size to train")
     ("tied", po::bool_switch(&spec.tiedOutput), "reuse the token embedding as the output layer")
     ("seed", po::value(&spec.seed)->default_value(spec.seed), "weights seed");
-  po::options_description hidden;
-  hidden.add_options()("out", po::value(&out)->required());
   // clang-format on
-  po::options_description all;
-  all.add(options).add(hidden);
-  po::positional_options_description positional;
-  positional.add("out", 1);
-  po::variables_map vm;
-  po::store(po::command_line_parser(args).options(all).positional(positional).run(), vm);
-  if (vm.count("help") != 0) {
-    std::cout << options << '\n';
+  if (!parseArguments(args, options, "out", &out)) {
     return kOk;
   }
-  po::notify(vm);
   if (auto problem = engine::validate(spec); !problem.empty()) {
     std::cerr << "aibox-runtime make-test-model: " << problem << '\n';
     return kUsageError;
