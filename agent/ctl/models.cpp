@@ -18,9 +18,10 @@ constexpr const char* kModelsUsage =
     "  ls                        every model: name, state, format, size, memory needed\n"
     "  show MODEL                one model (MODEL is NAME[:TAG] or its id) with its files\n"
     "  import SOURCE --name NAME [--tag TAG] [--sha256 HEX] [--label KEY=VALUE]... [--no-wait]\n"
-    "                            copy a .gguf file or a model directory (config.json +\n"
-    "                            *.safetensors) into the store, hashing it on the way; shows\n"
-    "                            progress until it ends (--json: one JSON line per update)\n"
+    "                            copy a .gguf file, a model directory (config.json +\n"
+    "                            *.safetensors), a bundle (.tar) or an http(s):// URL into\n"
+    "                            the store, hashing it on the way; shows progress until it\n"
+    "                            ends (--json: one JSON line per update)\n"
     "  verify MODEL [--no-wait]  re-hash every file of a model; a mismatch marks it corrupt\n"
     "  rm MODEL                  remove a model (refused while a runtime uses it)\n"
     "  export MODEL FILE         write the model as a bundle (tar: manifest and files) for\n"
@@ -151,8 +152,11 @@ int importModel(const Options& options, const std::vector<std::string>& args) {
   if (args.size() < 2 || args[1].starts_with("--")) {
     return usage(kModelsUsage, "models import needs a SOURCE (a .gguf file or a directory)");
   }
+  // A URL goes to the agent as it is (the agent says which schemes it takes); only a local
+  // path is made absolute, since the agent does not share the caller's working directory.
+  const bool url = args[1].find("://") != std::string::npos;
   boost::json::object body{
-      {"source", std::filesystem::absolute(args[1]).lexically_normal().string()}};
+      {"source", url ? args[1] : std::filesystem::absolute(args[1]).lexically_normal().string()}};
   bool wait = true;
   for (std::size_t i = 2; i < args.size(); ++i) {
     if (args[i] == "--no-wait") {

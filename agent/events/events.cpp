@@ -3,8 +3,8 @@
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/json/object.hpp>
-#include <boost/json/serialize.hpp>
 
+#include "common/json/json.hpp"
 #include "common/log/log.hpp"
 #include "common/time/time.hpp"
 
@@ -14,7 +14,7 @@ std::string format(std::string_view name, const boost::json::value& data) {
   std::string out = "event: ";
   out += name;
   out += "\ndata: ";
-  out += boost::json::serialize(data);  // one line: JSON escapes every newline
+  out += json::serialize(data);  // one line: JSON escapes every newline
   out += "\n\n";
   return out;
 }
@@ -200,7 +200,7 @@ std::string hardwareSignature(const boost::json::object& summary) {
       }
     }
   }
-  return boost::json::serialize(copy);
+  return json::serialize(copy);
 }
 
 boost::json::object hardwareEventJson(const hwmon::Event& e) {

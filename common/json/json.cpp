@@ -2,6 +2,8 @@
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
+#include <charconv>
+#include <cmath>
 
 namespace aibox::json {
 
@@ -130,8 +132,84 @@ void Reader::rejectUnknown() {
   }
 }
 
+namespace {
+
+// Boost.JSON writes every double in exponent form (4.12E2); people read these responses with
+// curl and jq, so doubles are written in the shortest form that reads back exactly (412, 0.25).
+void appendNumber(std::string& out, double number) {
+  if (!std::isfinite(number)) {
+    out += "null";  // JSON has no NaN or infinity
+    return;
+  }
+  char buffer[32];
+  const auto result = std::to_chars(buffer, buffer + sizeof buffer, number);
+  out.append(buffer, result.ptr);
+}
+
+template <typename Integer>
+void appendInteger(std::string& out, Integer number) {
+  char buffer[24];
+  const auto result = std::to_chars(buffer, buffer + sizeof buffer, number);
+  out.append(buffer, result.ptr);
+}
+
+void append(std::string& out, const boost::json::value& value) {
+  switch (value.kind()) {
+    case boost::json::kind::null:
+      out += "null";
+      return;
+    case boost::json::kind::bool_:
+      out += value.get_bool() ? "true" : "false";
+      return;
+    case boost::json::kind::int64:
+      appendInteger(out, value.get_int64());
+      return;
+    case boost::json::kind::uint64:
+      appendInteger(out, value.get_uint64());
+      return;
+    case boost::json::kind::double_:
+      appendNumber(out, value.get_double());
+      return;
+    case boost::json::kind::string:
+      out += boost::json::serialize(value.get_string());
+      return;
+    case boost::json::kind::array: {
+      out += '[';
+      bool first = true;
+      for (const auto& item : value.get_array()) {
+        if (!first) {
+          out += ',';
+        }
+        first = false;
+        append(out, item);
+      }
+      out += ']';
+      return;
+    }
+    case boost::json::kind::object: {
+      out += '{';
+      bool first = true;
+      for (const auto& [key, item] : value.get_object()) {
+        if (!first) {
+          out += ',';
+        }
+        first = false;
+        out += boost::json::serialize(key);
+        out += ':';
+        append(out, item);
+      }
+      out += '}';
+      return;
+    }
+  }
+}
+
+}  // namespace
+
 std::string serialize(const boost::json::value& value) {
-  return boost::json::serialize(value);
+  std::string out;
+  append(out, value);
+  return out;
 }
 
 }  // namespace aibox::json

@@ -1,9 +1,9 @@
 #include <boost/json/object.hpp>
-#include <boost/json/serialize.hpp>
 #include <boost/program_options.hpp>
 #include <iostream>
 #include <map>
 
+#include "common/json/json.hpp"
 #include "runtime/cli/commands.hpp"
 #include "runtime/engine/model.hpp"
 #include "runtime/text/chat.hpp"
@@ -63,13 +63,12 @@ int infoCommand(const std::vector<std::string>& args) {
   }
   out["tensor_types"] = typeCounts;
   if (vm->count("json") != 0) {
-    std::cout << boost::json::serialize(out) << '\n';
+    std::cout << json::serialize(out) << '\n';
     return kOk;
   }
   for (const auto& [key, value] : out) {
     std::cout << key << ": "
-              << (value.is_string() ? std::string(value.as_string())
-                                    : boost::json::serialize(value))
+              << (value.is_string() ? std::string(value.as_string()) : json::serialize(value))
               << '\n';
   }
   return kOk;

@@ -81,6 +81,19 @@ TEST(Hardware, SimulatedBoxThroughEveryResource) {
       << agent.log();
 }
 
+// Admins read responses with curl and jq: numbers are plain (412, 0.25), never 4.12E2.
+TEST(Hardware, RawResponsesWriteNumbersInPlainForm) {
+  Agent agent(simulated());
+  waitFor(agent, "/api/v1/hardware", [](const auto& s) { return s.at("upses").as_int64() == 2; });
+  auto reply = viaSocket(agent, {.path = "/api/v1/hardware/power"});
+  ASSERT_EQ(reply.status, 200) << reply.body;
+  EXPECT_NE(reply.body.find("\"value\":"), std::string::npos) << reply.body;
+  for (auto exponent : {"E+", "E-", "E0", "E1", "E2", "E3", "e+", "e-"}) {
+    EXPECT_EQ(reply.body.find(exponent), std::string::npos) << exponent << " in " << reply.body;
+  }
+  EXPECT_NE(reply.body.find("\"hysteresis\":0"), std::string::npos) << reply.body;
+}
+
 TEST(Hardware, BadQueriesAre400WithTheParameter) {
   Agent agent(simulated());
   auto kind = viaSocket(agent, {.path = "/api/v1/hardware/sensors?kind=heat"});

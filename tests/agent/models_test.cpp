@@ -6,6 +6,7 @@
 #include <boost/json/parse.hpp>
 #include <limits>
 #include <random>
+#include <sstream>
 #include <thread>
 
 #include "common/json/json.hpp"
@@ -314,6 +315,44 @@ TEST_F(ModelStore, AiboxctlModelsImportListShowRemove) {
   EXPECT_EQ(removed.exitCode, 0) << removed.out << removed.err;
   EXPECT_EQ(run({AIBOX_CTL_BIN, "--root", r, "models", "show", "tiny"}).exitCode, 1);
   EXPECT_EQ(run({AIBOX_CTL_BIN, "--root", r, "models", "import", "x"}).exitCode, 2);
+}
+
+TEST_F(ModelStore, AiboxctlImportsFromAUrlWithProgressAndDigest) {
+  writeFile(usb.path() / "net.gguf", ggufOfMiB(3));
+  const auto digest = sha256(usb.path() / "net.gguf");
+  HttpFileServer server(usb.path());
+  server.dropAfterBytes(1 << 20, 1);
+  std::string r = root.path().string();
+  auto imported = run({AIBOX_CTL_BIN, "--root", r, "--json", "models", "import",
+                       server.url("net.gguf"), "--name", "net", "--sha256", digest});
+  ASSERT_EQ(imported.exitCode, 0) << imported.out << imported.err;
+  std::istringstream lines(imported.out);
+  std::string line;
+  boost::json::object last;
+  int updates = 0;
+  while (std::getline(lines, line)) {
+    last = parse(line);
+    EXPECT_EQ(last.at("kind").as_string(), "import") << line;
+    EXPECT_TRUE(last.contains("bytes_done")) << line;
+    ++updates;
+  }
+  EXPECT_EQ(last.at("state").as_string(), "succeeded") << imported.out;
+  EXPECT_EQ(last.at("bytes_done").as_int64(),
+            static_cast<std::int64_t>(stdfs::file_size(usb.path() / "net.gguf")))
+      << imported.out;
+  EXPECT_GE(updates, 2) << "no progress was shown before the end: " << imported.out;
+  EXPECT_EQ(model("net").at("source").as_string(), server.url("net.gguf"));
+  EXPECT_EQ(model("net").at("files").at(0).at("sha256").as_string(), digest);
+
+  auto wrong = run({AIBOX_CTL_BIN, "--root", r, "models", "import", server.url("net.gguf"),
+                    "--name", "other", "--sha256", std::string(64, 'c')});
+  EXPECT_EQ(wrong.exitCode, 1);
+  EXPECT_NE(wrong.out.find("SHA-256 mismatch"), std::string::npos) << wrong.out;
+  auto unknownScheme = run({AIBOX_CTL_BIN, "--root", r, "models", "import",
+                            "ftp://127.0.0.1/net.gguf", "--name", "ftp"});
+  EXPECT_EQ(unknownScheme.exitCode, 1) << unknownScheme.out << unknownScheme.err;
+  EXPECT_NE(unknownScheme.err.find("http:// or https:// URL"), std::string::npos)
+      << unknownScheme.err;
 }
 
 // kill -9 at random moments of imports, 20 times: after every restart the database is intact,

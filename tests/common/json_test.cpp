@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <boost/json/parse.hpp>
+#include <limits>
 
 #include "common/http/http.hpp"
 
@@ -78,6 +79,39 @@ TEST(BadRequest, ErrorBodyShape) {
   EXPECT_EQ(body.at("error").at("code").as_string(), "invalid_field");
   EXPECT_EQ(body.at("error").at("field").as_string(), "size");
   EXPECT_EQ(res[boost::beast::http::field::content_type], "application/json");
+}
+
+TEST(Serialize, NumbersInTheirPlainShortestForm) {
+  EXPECT_EQ(serialize(412.0), "412");
+  EXPECT_EQ(serialize(412.5), "412.5");
+  EXPECT_EQ(serialize(0.25), "0.25");
+  EXPECT_EQ(serialize(0.0), "0");
+  EXPECT_EQ(serialize(-3.75), "-3.75");
+  EXPECT_EQ(serialize(0.1), "0.1");
+  EXPECT_EQ(serialize(std::int64_t{-42}), "-42");
+  EXPECT_EQ(serialize(std::uint64_t{18446744073709551615ULL}), "18446744073709551615");
+  EXPECT_EQ(serialize(std::numeric_limits<double>::quiet_NaN()), "null");
+  EXPECT_EQ(serialize(std::numeric_limits<double>::infinity()), "null");
+}
+
+TEST(Serialize, DoublesReadBackExactly) {
+  for (double d : {1.0 / 3.0, 2.29e2, 1e-7, 6.02214076e23, 5e-324, 1.7976931348623157e308}) {
+    const auto text = serialize(d);
+    EXPECT_EQ(text.find('E'), std::string::npos) << text;
+    EXPECT_EQ(boost::json::parse(text).to_number<double>(), d) << text;
+  }
+}
+
+TEST(Serialize, NestedValuesAndEscapes) {
+  boost::json::value v = {{"value", 412.0},
+                          {"hysteresis", 0.0},
+                          {"name", "fan \"1\"\n\xe4\xb8\xad"},
+                          {"list", {1, 2.5, nullptr, true, false}},
+                          {"empty", boost::json::object()}};
+  EXPECT_EQ(serialize(v), R"({"value":412,"hysteresis":0,"name":"fan \"1\"\n)"
+                          "\xe4\xb8\xad"
+                          R"(","list":[1,2.5,null,true,false],"empty":{}})");
+  EXPECT_EQ(serialize(boost::json::parse(serialize(v))), serialize(v));
 }
 
 }  // namespace

@@ -1,7 +1,11 @@
 // A model import from a path on a "USB disk" through the models page: the job's progress bar
 // runs to 100 %, the model appears ready, and a delete through the confirm dialog removes it.
+// Then an import from an http:// URL with its SHA-256, served by a local file server.
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
 import fsp from 'node:fs/promises';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -92,6 +96,44 @@ describe('models', () => {
     assert.ok(numbers.every((p, i) => i === 0 || p >= numbers[i - 1]), `progress went back: ${numbers}`);
     await session.screenshot('imported');
     session.assertClean('import');
+  });
+
+  it('imports from an http:// URL with its SHA-256 and shows it ready', async () => {
+    const file = path.join(usb, 'net-llama.gguf');
+    await writeLlamaGguf(file, { name: 'net-llama', mib: 8 });
+    const digest = crypto.createHash('sha256').update(await fsp.readFile(file)).digest('hex');
+    const server = http.createServer((req, res) => {
+      if (req.url !== '/net-llama.gguf') {
+        res.writeHead(404).end();
+        return;
+      }
+      res.writeHead(200, { 'content-length': fs.statSync(file).size, 'content-type': 'application/octet-stream' });
+      fs.createReadStream(file).pipe(res);
+    });
+    await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${server.address().port}/net-llama.gguf`;
+      const { page } = session;
+      await session.follow('models');
+      const form = page.locator('form#model-import');
+      await form.locator('input[name=source]').fill(url);
+      await form.locator('input[name=name]').fill('net-llama');
+      await form.locator('input[name=sha256]').fill(digest);
+      const started = page.waitForResponse((r) => r.url().endsWith('/api/v1/models') && r.request().method() === 'POST');
+      await form.locator('[type=submit]').click();
+      const answer = await started;
+      assert.equal(answer.status(), 202, await answer.text());
+      const job = await agent.waitJob((await answer.json()).job.id);
+      assert.equal(job.state, 'succeeded', JSON.stringify(job));
+      await page.locator('tr[data-model="net-llama"][data-state="ready"]').waitFor();
+      const model = await agent.ok('GET', '/api/v1/models/net-llama');
+      assert.equal(model.source, url);
+      assert.equal(model.files[0].sha256, digest);
+      await session.screenshot('imported-url');
+      session.assertClean('import-url');
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 
   it('deletes the model after confirmation', async () => {
