@@ -28,6 +28,7 @@ std::optional<boost::program_options::variables_map> parseArguments(
 std::unique_ptr<engine::Model> loadModel(const std::string& path);
 
 int generateCommand(const std::vector<std::string>& args);
+int serveCommand(const std::vector<std::string>& args);
 int makeTestModelCommand(const std::vector<std::string>& args);
 int infoCommand(const std::vector<std::string>& args);
 

@@ -1,5 +1,6 @@
 // aibox-runtime: the built-in inference engine's command. See docs/engine.md.
 //   generate         run a GGUF model on a prompt or a chat, streaming the text
+//   serve            serve a GGUF model with an OpenAI-compatible HTTP API
 //   make-test-model  write a small GGUF model with random weights (tests, benchmarks, demo)
 //   info             what the engine sees in a GGUF file
 #include <boost/program_options.hpp>
@@ -21,6 +22,7 @@ constexpr const char* kUsage =
     "\n"
     "Commands:\n"
     "  generate         run a model on --prompt or --chat and stream the text\n"
+    "  serve            serve a model with an OpenAI-compatible HTTP API (continuous batching)\n"
     "  make-test-model  write a small GGUF model with seeded random weights\n"
     "  info             show the architecture, sizes, tensor types and chat template of a model\n"
     "\n"
@@ -45,6 +47,9 @@ int main(int argc, char** argv) {
   try {
     if (command == "generate") {
       return aibox::runtime::generateCommand(args);
+    }
+    if (command == "serve") {
+      return aibox::runtime::serveCommand(args);
     }
     if (command == "make-test-model") {
       return aibox::runtime::makeTestModelCommand(args);

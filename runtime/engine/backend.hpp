@@ -23,11 +23,15 @@ struct Weight {
   explicit operator bool() const { return data != nullptr; }
 };
 
-// Attention of `tokens` new queries of one sequence over its cache.
+// Attention of `tokens` new queries of one sequence over its paged cache: position p's keys
+// are row p % blockPositions of keyBlocks[p / blockPositions] (rows of kvHeads x headDim
+// values of kvType, F32 or F16), and likewise its values.
 struct AttentionCall {
-  const float* q;           // tokens x heads x headDim (already rotated)
-  const float* keys;        // cache: positions x kvHeads x headDim
-  const float* values;      // cache: positions x kvHeads x headDim
+  const float* q;                // tokens x heads x headDim (already rotated)
+  const void* const* keyBlocks;  // one per block of blockPositions positions
+  const void* const* valueBlocks;
+  kernels::Type kvType;
+  std::uint32_t blockPositions;
   float* out;               // tokens x heads x headDim
   std::uint32_t tokens;     // new tokens, the last `tokens` positions of the cache
   std::uint32_t positions;  // cache positions in use, including the new tokens

@@ -76,22 +76,37 @@ class CpuBackend final : public Backend {
     std::uint32_t group = call.heads / call.kvHeads;
     std::size_t kvWidth = std::size_t{call.kvHeads} * call.headDim;
     std::size_t qWidth = std::size_t{call.heads} * call.headDim;
+    bool half = call.kvType == kernels::Type::F16;
+    std::size_t element = half ? 2 : 4;
     float scale = 1.0f / std::sqrt(static_cast<float>(call.headDim));
     std::size_t jobs = std::size_t{call.tokens} * call.heads;
-    scores_.resize(pool_.size() * std::size_t{call.positions});
+    // Per thread: the scores, and one converted row for an F16 cache.
+    std::size_t share = std::size_t{call.positions} + call.headDim;
+    scores_.resize(pool_.size() * share);
     pool_.run([&](unsigned thread, unsigned threads) {
-      float* scores = scores_.data() + std::size_t{thread} * call.positions;
+      float* scores = scores_.data() + std::size_t{thread} * share;
+      float* converted = scores + call.positions;
+      // Position p's row for kv head `kv`, as floats.
+      auto row = [&](const void* const* blocks, std::uint32_t p, std::uint32_t kv) {
+        const auto* at =
+            static_cast<const unsigned char*>(blocks[p / call.blockPositions]) +
+            (p % call.blockPositions * kvWidth + std::size_t{kv} * call.headDim) * element;
+        if (!half) {
+          return reinterpret_cast<const float*>(at);
+        }
+        kernels::dequantizeRow(kernels::Type::F16, at, converted, call.headDim);
+        return static_cast<const float*>(converted);
+      };
       for (std::size_t job = thread; job < jobs; job += threads) {
         auto t = static_cast<std::uint32_t>(job / call.heads);
         auto h = static_cast<std::uint32_t>(job % call.heads);
-        const float* keys = call.keys + std::size_t{h / group} * call.headDim;
-        const float* values = call.values + std::size_t{h / group} * call.headDim;
+        std::uint32_t kv = h / group;
         // Causal: token t sees every position up to its own.
         std::uint32_t visible = call.positions - call.tokens + t + 1;
         const float* q = call.q + t * qWidth + std::size_t{h} * call.headDim;
         float best = -INFINITY;
         for (std::uint32_t p = 0; p < visible; ++p) {
-          scores[p] = kernels::dot(q, keys + p * kvWidth, call.headDim) * scale;
+          scores[p] = kernels::dot(q, row(call.keyBlocks, p, kv), call.headDim) * scale;
           best = std::max(best, scores[p]);
         }
         float total = 0;
@@ -102,7 +117,7 @@ class CpuBackend final : public Backend {
         float* out = call.out + t * qWidth + std::size_t{h} * call.headDim;
         std::fill(out, out + call.headDim, 0.0f);
         for (std::uint32_t p = 0; p < visible; ++p) {
-          kernels::addScaled(out, values + p * kvWidth, scores[p] / total, call.headDim);
+          kernels::addScaled(out, row(call.valueBlocks, p, kv), scores[p] / total, call.headDim);
         }
       }
     });

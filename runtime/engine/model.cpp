@@ -273,23 +273,31 @@ std::uint64_t Model::weightBytes() const {
   return total;
 }
 
-KvCache::KvCache(const ModelConfig& config, std::uint32_t context)
-    : context_(context),
-      kvWidth_(std::size_t{config.kvHeads} * config.headDim),
+std::size_t KvPool::blockBytes(const ModelConfig& config, KvType type) {
+  std::size_t element = type == KvType::F16 ? 2 : 4;
+  return 2 * std::size_t{config.layers} * kBlockPositions * config.kvHeads * config.headDim *
+         element;
+}
+
+KvPool::KvPool(const ModelConfig& config, std::uint32_t blocks, KvType type)
+    : blocks_(blocks),
       layers_(config.layers),
-      keys_(std::size_t{layers_} * context_ * kvWidth_),
-      values_(keys_.size()) {}
+      type_(type),
+      layerBytes_(blockBytes(config, type) / 2 / std::max<std::uint32_t>(config.layers, 1)),
+      keys_(new std::byte[std::size_t{blocks} * layers_ * layerBytes_]),
+      values_(new std::byte[std::size_t{blocks} * layers_ * layerBytes_]) {}
+
+KvCache::KvCache(const ModelConfig& config, std::uint32_t context, KvType type) {
+  auto blocks = (context + KvPool::kBlockPositions - 1) / KvPool::kBlockPositions;
+  own_ = std::make_unique<KvPool>(config, blocks, type);
+  pool_ = own_.get();
+  for (std::uint32_t b = 0; b < blocks; ++b) {
+    blocks_.push_back(b);
+  }
+}
 
 void KvCache::truncate(std::uint32_t count) {
   used_ = std::min(used_, count);
-}
-
-float* KvCache::keys(std::uint32_t layer, std::uint32_t position) {
-  return keys_.data() + (std::size_t{layer} * context_ + position) * kvWidth_;
-}
-
-float* KvCache::values(std::uint32_t layer, std::uint32_t position) {
-  return values_.data() + (std::size_t{layer} * context_ + position) * kvWidth_;
 }
 
 Forward::Forward(const Model& model, Backend& backend) : model_(model), backend_(backend) {}
@@ -403,17 +411,42 @@ void Forward::layer(std::uint32_t index, std::span<const SequenceInput> batch, s
                  config.ropeDims, config.ropeBase, neox, factors});
 
   std::size_t first = 0;
+  constexpr auto kBlock = KvPool::kBlockPositions;
   for (const auto& sequence : batch) {
     KvCache& cache = *sequence.cache;
+    KvPool& pool = *cache.pool_;
+    bool half = pool.type() == KvType::F16;
     auto n = static_cast<std::uint32_t>(sequence.tokens.size());
     for (std::uint32_t t = 0; t < n; ++t) {
-      std::memcpy(cache.keys(index, cache.used() + t), k_.data() + (first + t) * kvWidth,
-                  kvWidth * sizeof(float));
-      std::memcpy(cache.values(index, cache.used() + t), v_.data() + (first + t) * kvWidth,
-                  kvWidth * sizeof(float));
+      std::uint32_t position = cache.used() + t;
+      std::uint32_t block = cache.blocks_[position / kBlock];
+      std::size_t row = position % kBlock * kvWidth;
+      const float* key = k_.data() + (first + t) * kvWidth;
+      const float* value = v_.data() + (first + t) * kvWidth;
+      if (half) {
+        auto* keys = static_cast<std::uint16_t*>(pool.keys(block, index)) + row;
+        auto* values = static_cast<std::uint16_t*>(pool.values(block, index)) + row;
+        for (std::size_t i = 0; i < kvWidth; ++i) {
+          keys[i] = kernels::floatToHalf(key[i]);
+          values[i] = kernels::floatToHalf(value[i]);
+        }
+      } else {
+        std::memcpy(static_cast<float*>(pool.keys(block, index)) + row, key,
+                    kvWidth * sizeof(float));
+        std::memcpy(static_cast<float*>(pool.values(block, index)) + row, value,
+                    kvWidth * sizeof(float));
+      }
     }
-    backend_.attention({q_.data() + first * qWidth, cache.keys(index, 0), cache.values(index, 0),
-                        attention_.data() + first * qWidth, n, cache.used() + n, config.heads,
+    std::uint32_t positions = cache.used() + n;
+    keyBlocks_.clear();
+    valueBlocks_.clear();
+    for (std::uint32_t b = 0; b * kBlock < positions; ++b) {
+      keyBlocks_.push_back(pool.keys(cache.blocks_[b], index));
+      valueBlocks_.push_back(pool.values(cache.blocks_[b], index));
+    }
+    backend_.attention({q_.data() + first * qWidth, keyBlocks_.data(), valueBlocks_.data(),
+                        half ? kernels::Type::F16 : kernels::Type::F32, kBlock,
+                        attention_.data() + first * qWidth, n, positions, config.heads,
                         config.kvHeads, config.headDim});
     first += n;
   }

@@ -6,6 +6,8 @@
 // attention per sequence. The arithmetic goes through a Backend (backend.hpp), so another
 // device can run the same model code.
 
+#include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -82,27 +84,67 @@ class Model {
   std::unique_ptr<text::Tokenizer> tokenizer_;
 };
 
-// Keys and values of one sequence's past tokens, per layer, in float.
+// How the KV cache stores keys and values: float, or half floats (half the memory, rounded to
+// 11 significant bits).
+enum class KvType { F32, F16 };
+
+// Keys and values in fixed-size blocks of kBlockPositions positions, for every layer, from one
+// allocation. Sequences take blocks as they grow (a paged KV cache); who owns which block is
+// the caller's business (the server's block manager, or one KvCache that owns its pool).
+class KvPool {
+ public:
+  static constexpr std::uint32_t kBlockPositions = 16;
+  KvPool(const ModelConfig& config, std::uint32_t blocks, KvType type = KvType::F32);
+  // Bytes of one block (keys and values of kBlockPositions positions in every layer).
+  static std::size_t blockBytes(const ModelConfig& config, KvType type);
+
+  std::uint32_t blocks() const { return blocks_; }
+  KvType type() const { return type_; }
+  // The keys (values) of `block` for `layer`: kBlockPositions rows of kv_heads x head_dim.
+  void* keys(std::uint32_t block, std::uint32_t layer) { return at(keys_.get(), block, layer); }
+  void* values(std::uint32_t block, std::uint32_t layer) { return at(values_.get(), block, layer); }
+
+ private:
+  void* at(std::byte* base, std::uint32_t block, std::uint32_t layer) const {
+    return base + (std::size_t{block} * layers_ + layer) * layerBytes_;
+  }
+  std::uint32_t blocks_;
+  std::uint32_t layers_;
+  KvType type_;
+  std::size_t layerBytes_;  // one layer of one block
+  // Not zeroed: pages are committed as blocks are first written.
+  std::unique_ptr<std::byte[]> keys_, values_;
+};
+
+// One sequence's keys and values: the pool blocks that hold its positions, in order.
 class KvCache {
  public:
-  KvCache(const ModelConfig& config, std::uint32_t context);
-  std::uint32_t context() const { return context_; }
+  // A cache with a pool of its own, big enough for `context` positions.
+  KvCache(const ModelConfig& config, std::uint32_t context, KvType type = KvType::F32);
+  // An empty cache over a shared pool; the caller appends blocks before positions need them.
+  explicit KvCache(KvPool& pool) : pool_(&pool) {}
+
+  // Positions the blocks hold.
+  std::uint32_t context() const {
+    return static_cast<std::uint32_t>(blocks_.size()) * KvPool::kBlockPositions;
+  }
   std::uint32_t used() const { return used_; }
   void clear() { used_ = 0; }
   // Drops everything after the first `count` tokens (to reuse a shared prompt prefix).
   void truncate(std::uint32_t count);
+  // Sets how many positions hold data (the caller filled them, e.g. shared prefix blocks).
+  void setUsed(std::uint32_t count) { used_ = std::min(count, context()); }
 
-  float* keys(std::uint32_t layer, std::uint32_t position);
-  float* values(std::uint32_t layer, std::uint32_t position);
+  KvPool& pool() { return *pool_; }
+  std::vector<std::uint32_t>& blocks() { return blocks_; }
+  const std::vector<std::uint32_t>& blocks() const { return blocks_; }
 
  private:
   friend class Forward;
-  std::uint32_t context_;
-  std::size_t kvWidth_;
-  std::uint32_t layers_;
+  std::unique_ptr<KvPool> own_;
+  KvPool* pool_ = nullptr;
+  std::vector<std::uint32_t> blocks_;
   std::uint32_t used_ = 0;
-  std::vector<float> keys_;
-  std::vector<float> values_;
 };
 
 // One sequence's share of a batch: new tokens appended after what its cache holds.
@@ -131,6 +173,7 @@ class Forward {
   // Scratch, sized for the largest batch seen.
   std::vector<float> hidden_, normed_, q_, k_, v_, attention_, projected_, gate_, up_;
   std::vector<std::uint32_t> positions_;
+  std::vector<const void*> keyBlocks_, valueBlocks_;
 };
 
 }  // namespace aibox::engine

@@ -289,6 +289,89 @@ HttpReply viaTls(const Agent& agent, const HttpRequest& request) {
   return reply;
 }
 
+HttpReply viaHttp(int port, const HttpRequest& request) {
+  return perform(curl_easy_init(), request,
+                 "http://127.0.0.1:" + std::to_string(port) + request.path);
+}
+
+RuntimeServer::RuntimeServer(std::vector<std::string> args, bool waitReady) {
+  auto notifyPath = dir_.path() / "notify.sock";
+  notifyFd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  auto addr = unixAddress(notifyPath);
+  if (::bind(notifyFd_, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) != 0) {
+    throw std::runtime_error("cannot bind the notify socket");
+  }
+  std::vector<std::string> argv{AIBOX_RUNTIME_BIN, "serve", "--listen", "127.0.0.1:0"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  auto logPath = dir_.path() / "runtime.log";
+  pid_ = spawn(argv, childEnvironment({"NOTIFY_SOCKET=" + notifyPath.string()}), logPath, logPath);
+  // The bound port is in the first log line: "listening address=127.0.0.1:PORT".
+  auto deadline = Clock::now() + std::chrono::seconds(30);
+  while (port_ == 0 && Clock::now() < deadline) {
+    auto text = log();
+    auto at = text.find("address=127.0.0.1:");
+    if (at != std::string::npos && text.find('\n', at) != std::string::npos) {
+      port_ = std::stoi(text.substr(at + 18));
+      break;
+    }
+    if (auto code = waitFor(pid_, std::chrono::milliseconds(0))) {
+      exitCode_ = code;
+      throw std::runtime_error("aibox-runtime serve exited with " + std::to_string(*code) + ":\n" +
+                               log());
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  if (port_ == 0) {
+    throw std::runtime_error("aibox-runtime serve did not listen in 30 s:\n" + log());
+  }
+  if (waitReady && !waitNotification("READY=1", std::chrono::seconds(60))) {
+    throw std::runtime_error("aibox-runtime serve was not ready in 60 s:\n" + log());
+  }
+}
+
+RuntimeServer::~RuntimeServer() {
+  if (pid_ > 0 && !exitCode_) {
+    ::kill(pid_, SIGKILL);
+    waitFor(pid_, std::chrono::seconds(5));
+  }
+  if (notifyFd_ >= 0) {
+    ::close(notifyFd_);
+  }
+}
+
+bool RuntimeServer::waitNotification(const std::string& text, std::chrono::milliseconds timeout) {
+  auto deadline = Clock::now() + timeout;
+  while (Clock::now() < deadline) {
+    pollfd p{notifyFd_, POLLIN, 0};
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    if (::poll(&p, 1, static_cast<int>(std::max<long>(left.count(), 1))) <= 0) {
+      continue;
+    }
+    std::array<char, 4096> buffer{};
+    ssize_t n = ::recv(notifyFd_, buffer.data(), buffer.size(), 0);
+    if (n > 0 && std::string_view(buffer.data(), static_cast<std::size_t>(n)).find(text) !=
+                     std::string_view::npos) {
+      return true;
+    }
+  }
+  return false;
+}
+
+void RuntimeServer::signal(int sig) const {
+  ::kill(pid_, sig);
+}
+
+std::optional<int> RuntimeServer::wait(std::chrono::milliseconds timeout) {
+  if (!exitCode_) {
+    exitCode_ = waitFor(pid_, timeout);
+  }
+  return exitCode_;
+}
+
+std::string RuntimeServer::log() const {
+  return readFile(dir_.path() / "runtime.log");
+}
+
 RawClient::RawClient(const std::filesystem::path& socket) {
   fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   auto addr = unixAddress(socket);

@@ -57,6 +57,30 @@ class Agent {
   std::optional<int> exitCode_;
 };
 
+// The real `aibox-runtime serve` on a free loopback port, with a notify socket.
+class RuntimeServer {
+ public:
+  // `args` follow "serve --listen 127.0.0.1:0"; waits for READY=1 when `waitReady`.
+  explicit RuntimeServer(std::vector<std::string> args, bool waitReady = true);
+  RuntimeServer(const RuntimeServer&) = delete;
+  RuntimeServer& operator=(const RuntimeServer&) = delete;
+  ~RuntimeServer();
+
+  int port() const { return port_; }
+  pid_t pid() const { return pid_; }
+  bool waitNotification(const std::string& text, std::chrono::milliseconds timeout);
+  void signal(int sig) const;
+  std::optional<int> wait(std::chrono::milliseconds timeout);
+  std::string log() const;
+
+ private:
+  TempDir dir_;
+  int notifyFd_ = -1;
+  pid_t pid_ = -1;
+  int port_ = 0;
+  std::optional<int> exitCode_;
+};
+
 struct HttpReply {
   long status = 0;
   std::string body;
@@ -80,6 +104,9 @@ struct HttpRequest {
 HttpReply viaSocket(const Agent& agent, const HttpRequest& request);
 // Over HTTPS to 127.0.0.1, verifying the agent's certificate for the name "localhost".
 HttpReply viaTls(const Agent& agent, const HttpRequest& request);
+
+// Plain HTTP to 127.0.0.1:port.
+HttpReply viaHttp(int port, const HttpRequest& request);
 
 // A raw connection to a unix socket, for slow or half-sent requests.
 class RawClient {

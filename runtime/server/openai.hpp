@@ -1,0 +1,90 @@
+#pragma once
+// The OpenAI API's request and response shapes, as its reference defines them: reading
+// /v1/chat/completions and /v1/completions bodies (unknown fields ignored, as OpenAI does;
+// wrong types and out-of-range values name the field in `param`), and writing completions,
+// streamed chunks and errors.
+
+#include <boost/json/object.hpp>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "runtime/engine/sampler.hpp"
+#include "runtime/server/json_schema.hpp"
+#include "runtime/text/chat.hpp"
+
+namespace aibox::server {
+
+// An error in OpenAI's shape: {"error":{"message","type","param","code"}}.
+struct ApiError {
+  unsigned status = 400;
+  std::string message;
+  std::string type = "invalid_request_error";
+  std::string param;  // empty: null
+  std::string code;   // empty: null
+};
+boost::json::object errorBody(const ApiError& error);
+
+// What both kinds of completion request share.
+struct GenerationRequest {
+  std::string model;  // empty when not given
+  engine::SamplingParams sampling;
+  std::optional<std::uint32_t> maxTokens;
+  std::vector<std::string> stops;
+  std::map<std::int32_t, float> logitBias;
+  int topLogprobs = -1;  // -1: no log-probabilities
+  bool stream = false;
+  bool includeUsage = false;
+  std::string user;
+  std::shared_ptr<const JsonSchema> schema;  // response_format json_object / json_schema
+};
+
+struct ChatRequest {
+  GenerationRequest generation;
+  std::vector<text::Message> messages;
+};
+
+struct CompletionRequest {
+  GenerationRequest generation;
+  // The prompt as text, or as token ids when the client sent them.
+  std::variant<std::string, std::vector<std::int32_t>> prompt;
+  bool echo = false;
+};
+
+std::variant<ChatRequest, ApiError> parseChatRequest(std::string_view body);
+std::variant<CompletionRequest, ApiError> parseCompletionRequest(std::string_view body);
+
+// Reads a JSON object body; an ApiError when it is not one.
+std::variant<boost::json::object, ApiError> parseBody(std::string_view body);
+
+// "chatcmpl-<24 hex>" / "cmpl-<24 hex>", random.
+std::string newId(std::string_view prefix);
+
+// Splits DeepSeek-R1 output into reasoning (between <think> and </think>) and the answer,
+// piece by piece: a tag split across pieces is held back until it is whole or cannot be one.
+class ReasoningSplitter {
+ public:
+  // `thinking`: the prompt already opened <think> (the generation starts inside it).
+  explicit ReasoningSplitter(bool thinking) : thinking_(thinking) {}
+  struct Parts {
+    std::string reasoning;
+    std::string content;
+  };
+  Parts push(std::string_view text);
+  Parts flush();
+
+ private:
+  void answer(std::string text, Parts& out);
+
+  std::string pending_;
+  bool thinking_;
+  bool answering_ = false;   // past the reasoning: everything else is the answer
+  bool trimAnswer_ = false;  // drop the newlines that open the answer
+};
+
+}  // namespace aibox::server

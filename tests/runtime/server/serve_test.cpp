@@ -1,0 +1,568 @@
+// The real `aibox-runtime serve` on generated models, called over HTTP as the OpenAI clients
+// call it: every route, streaming as the clients parse it, batching that does not change
+// results, the prefix cache, cancellation, the full queue, the token and the SIGTERM drain.
+#include <gtest/gtest.h>
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <csignal>
+#include <future>
+#include <random>
+#include <thread>
+
+#include "tests/runtime/server/schema_check.hpp"
+#include "tests/support/support.hpp"
+
+namespace aibox::test {
+namespace {
+
+namespace json = boost::json;
+
+// One generated model per architecture for the whole suite.
+class Models {
+ public:
+  static const std::string& path(const std::string& arch) {
+    static Models models;
+    return models.paths_.at(arch);
+  }
+
+ private:
+  Models() {
+    for (std::string arch : {"llama", "qwen2"}) {
+      auto path = (dir_.path() / (arch + ".gguf")).string();
+      auto made = run({AIBOX_RUNTIME_BIN, "make-test-model", "--arch", arch, "--type", "q8_0",
+                       "--layers", "2", "--dim", "128", "--ff", "256", "--context", "1024", path});
+      if (made.exitCode != 0) {
+        throw std::runtime_error("make-test-model failed: " + made.err);
+      }
+      paths_[arch] = path;
+    }
+  }
+  TempDir dir_;
+  std::map<std::string, std::string> paths_;
+};
+
+json::object parse(const std::string& text) {
+  return json::parse(text).as_object();
+}
+
+HttpReply post(const RuntimeServer& server, const std::string& path, const json::value& body,
+               std::vector<std::string> headers = {}) {
+  headers.emplace_back("Content-Type: application/json");
+  return viaHttp(
+      server.port(),
+      {.method = "POST", .path = path, .body = json::serialize(body), .headers = headers});
+}
+
+// The events of a server-sent event stream, parsed the way the OpenAI clients parse them:
+// "data: " lines, one JSON object each, ended by "data: [DONE]".
+struct Stream {
+  std::vector<json::object> chunks;
+  bool done = false;
+  std::string text;  // the contents of every delta (chat) or text (completions), joined
+};
+
+Stream parseStream(const std::string& body) {
+  Stream stream;
+  std::size_t at = 0;
+  while (at < body.size()) {
+    auto end = body.find("\n\n", at);
+    EXPECT_NE(end, std::string::npos) << "an event without its blank line: " << body.substr(at);
+    if (end == std::string::npos) {
+      break;
+    }
+    auto event = body.substr(at, end - at);
+    at = end + 2;
+    EXPECT_TRUE(event.starts_with("data: ")) << event;
+    auto data = event.substr(6);
+    EXPECT_FALSE(stream.done) << "an event after [DONE]: " << event;
+    if (data == "[DONE]") {
+      stream.done = true;
+      continue;
+    }
+    auto chunk = parse(data);
+    for (const auto& choice : chunk.at("choices").as_array()) {
+      const auto& c = choice.as_object();
+      if (const auto* delta = c.if_contains("delta")) {
+        if (const auto* content = delta->as_object().if_contains("content")) {
+          stream.text += content->as_string();
+        }
+      } else if (const auto* text = c.if_contains("text")) {
+        stream.text += text->as_string();
+      }
+    }
+    stream.chunks.push_back(std::move(chunk));
+  }
+  return stream;
+}
+
+json::object chat(const std::string& content, int maxTokens, bool stream = false) {
+  json::object body{{"model", "m"},
+                    {"messages", json::array{json::object{{"role", "user"}, {"content", content}}}},
+                    {"max_tokens", maxTokens},
+                    {"temperature", 0}};
+  if (stream) {
+    body["stream"] = true;
+  }
+  return body;
+}
+
+std::string content(const HttpReply& reply) {
+  auto body = parse(reply.body);
+  return std::string(body.at("choices").at(0).at("message").at("content").as_string());
+}
+
+double metric(const RuntimeServer& server, const std::string& name) {
+  auto reply = viaHttp(server.port(), {.path = "/metrics"});
+  auto at = reply.body.find("\n" + name + "{");
+  if (at == std::string::npos) {
+    ADD_FAILURE() << name << " is not in /metrics:\n" << reply.body;
+    return -1;
+  }
+  auto value = reply.body.find("} ", at) + 2;
+  return std::stod(reply.body.substr(value));
+}
+
+class Serve : public testing::TestWithParam<std::string> {
+ protected:
+  std::vector<std::string> args(std::vector<std::string> more = {}) const {
+    std::vector<std::string> out{
+        "--model", Models::path(GetParam()), "--served-name", "m", "--threads", "2"};
+    out.insert(out.end(), more.begin(), more.end());
+    return out;
+  }
+};
+
+INSTANTIATE_TEST_SUITE_P(BothArchitectures, Serve, testing::Values("llama", "qwen2"));
+
+TEST_P(Serve, AnswersHealthModelsChatAndCompletions) {
+  RuntimeServer server(args());
+  auto health = viaHttp(server.port(), {.path = "/health"});
+  EXPECT_EQ(health.status, 200) << health.body;
+  EXPECT_EQ(parse(health.body).at("status").as_string(), "ok");
+  auto models = parse(viaHttp(server.port(), {.path = "/v1/models"}).body);
+  EXPECT_EQ(models.at("object").as_string(), "list");
+  EXPECT_EQ(models.at("data").at(0).at("id").as_string(), "m");
+  EXPECT_EQ(models.at("data").at(0).at("max_model_len").as_int64(), 1024);
+
+  auto reply = post(server, "/v1/chat/completions", chat("Hello there", 8));
+  ASSERT_EQ(reply.status, 200) << reply.body;
+  auto body = parse(reply.body);
+  EXPECT_EQ(body.at("object").as_string(), "chat.completion");
+  EXPECT_TRUE(body.at("id").as_string().starts_with("chatcmpl-"));
+  EXPECT_EQ(body.at("model").as_string(), "m");
+  const auto& choice = body.at("choices").at(0).as_object();
+  EXPECT_EQ(choice.at("message").at("role").as_string(), "assistant");
+  EXPECT_TRUE(choice.at("finish_reason") == "length" || choice.at("finish_reason") == "stop");
+  const auto& usage = body.at("usage").as_object();
+  EXPECT_GT(usage.at("prompt_tokens").as_int64(), 0);
+  EXPECT_LE(usage.at("completion_tokens").as_int64(), 8);
+  EXPECT_EQ(usage.at("total_tokens").as_int64(),
+            usage.at("prompt_tokens").as_int64() + usage.at("completion_tokens").as_int64());
+
+  auto completion =
+      post(server, "/v1/completions",
+           {{"prompt", "The box"}, {"max_tokens", 6}, {"temperature", 0}, {"logprobs", 2}});
+  ASSERT_EQ(completion.status, 200) << completion.body;
+  auto c = parse(completion.body);
+  EXPECT_EQ(c.at("object").as_string(), "text_completion");
+  const auto& logprobs = c.at("choices").at(0).at("logprobs").as_object();
+  auto generated = static_cast<std::size_t>(c.at("usage").at("completion_tokens").as_int64());
+  EXPECT_EQ(logprobs.at("tokens").as_array().size(), generated);
+  EXPECT_EQ(logprobs.at("token_logprobs").as_array().size(), generated);
+  for (const auto& lp : logprobs.at("token_logprobs").as_array()) {
+    EXPECT_LE(lp.to_number<double>(), 0.0);
+  }
+  for (const auto& top : logprobs.at("top_logprobs").as_array()) {
+    EXPECT_EQ(top.as_object().size(), 2u);
+  }
+
+  auto tokens = post(server, "/tokenize", {{"prompt", "hello world"}});
+  ASSERT_EQ(tokens.status, 200) << tokens.body;
+  auto ids = parse(tokens.body).at("tokens");
+  auto back = post(server, "/detokenize", {{"tokens", ids}});
+  ASSERT_EQ(back.status, 200) << back.body;
+  EXPECT_NE(std::string(parse(back.body).at("prompt").as_string()).find("hello world"),
+            std::string::npos)
+      << back.body;
+}
+
+TEST_P(Serve, StreamsChunksAsTheOpenAiClientsParseThem) {
+  RuntimeServer server(args());
+  auto whole = post(server, "/v1/chat/completions", chat("Tell me a story", 16));
+  ASSERT_EQ(whole.status, 200) << whole.body;
+  auto request = chat("Tell me a story", 16, true);
+  request["stream_options"] = {{"include_usage", true}};
+  auto reply = post(server, "/v1/chat/completions", request);
+  ASSERT_EQ(reply.status, 200) << reply.body;
+  EXPECT_EQ(reply.headers["content-type"], "text/event-stream");
+  auto stream = parseStream(reply.body);
+  ASSERT_TRUE(stream.done) << reply.body;
+  ASSERT_GE(stream.chunks.size(), 3u);
+  // A role delta first, then content, finish_reason on the last choice chunk, then usage.
+  EXPECT_EQ(stream.chunks.front().at("choices").at(0).at("delta").at("role").as_string(),
+            "assistant");
+  const auto& usageChunk = stream.chunks.back();
+  EXPECT_TRUE(usageChunk.at("choices").as_array().empty());
+  EXPECT_EQ(usageChunk.at("usage").at("completion_tokens"),
+            parse(whole.body).at("usage").at("completion_tokens"));
+  const auto& last = stream.chunks[stream.chunks.size() - 2];
+  EXPECT_FALSE(last.at("choices").at(0).at("finish_reason").is_null());
+  for (std::size_t i = 0; i + 2 < stream.chunks.size(); ++i) {
+    EXPECT_TRUE(stream.chunks[i].at("choices").at(0).at("finish_reason").is_null());
+    EXPECT_EQ(stream.chunks[i].at("object").as_string(), "chat.completion.chunk");
+    EXPECT_EQ(stream.chunks[i].at("id"), stream.chunks.front().at("id"));
+  }
+  EXPECT_EQ(stream.text, content(whole));
+
+  // Without include_usage there is no usage chunk; completions stream "text".
+  auto plain = parseStream(
+      post(server, "/v1/completions",
+           {{"prompt", "Once"}, {"max_tokens", 5}, {"temperature", 0}, {"stream", true}})
+          .body);
+  ASSERT_TRUE(plain.done);
+  for (const auto& chunk : plain.chunks) {
+    EXPECT_FALSE(chunk.contains("usage"));
+    EXPECT_EQ(chunk.at("object").as_string(), "text_completion");
+  }
+}
+
+// 16 concurrent greedy requests give exactly what the same requests give one at a time.
+TEST_P(Serve, BatchingDoesNotChangeGreedyResults) {
+  RuntimeServer server(args({"--parallel", "8", "--step-tokens", "64"}));
+  std::vector<std::string> prompts;
+  for (int i = 0; i < 16; ++i) {
+    prompts.push_back("Request " + std::to_string(i) + ": " + std::string(i * 7 % 40, 'x') +
+                      " write about the sea");
+  }
+  std::vector<std::string> alone;
+  for (const auto& p : prompts) {
+    auto reply = post(server, "/v1/chat/completions", chat(p, 12));
+    ASSERT_EQ(reply.status, 200) << reply.body;
+    alone.push_back(content(reply));
+  }
+  std::vector<std::future<HttpReply>> together;
+  for (const auto& p : prompts) {
+    together.push_back(std::async(std::launch::async, [&server, p] {
+      return post(server, "/v1/chat/completions", chat(p, 12));
+    }));
+  }
+  for (std::size_t i = 0; i < prompts.size(); ++i) {
+    auto reply = together[i].get();
+    ASSERT_EQ(reply.status, 200) << reply.body;
+    EXPECT_EQ(content(reply), alone[i]) << "request " << i;
+  }
+  EXPECT_GT(metric(server, "vllm:generation_tokens_total"), 0);
+  EXPECT_LT(metric(server, "aibox_scheduler_steps_total"),
+            metric(server, "vllm:generation_tokens_total"))
+      << "the requests were never batched";
+}
+
+TEST_P(Serve, ASharedPrefixIsServedFromTheCacheWithTheSameOutput) {
+  RuntimeServer server(args({"--parallel", "2"}));
+  json::object request{
+      {"messages", json::array{json::object{{"role", "system"}, {"content", std::string(300, 'a')}},
+                               json::object{{"role", "user"}, {"content", "Hi"}}}},
+      {"max_tokens", 8},
+      {"temperature", 0}};
+  auto first = post(server, "/v1/chat/completions", request);
+  ASSERT_EQ(first.status, 200) << first.body;
+  double hitsBefore = metric(server, "vllm:prefix_cache_hits_total");
+  auto second = post(server, "/v1/chat/completions", request);
+  ASSERT_EQ(second.status, 200) << second.body;
+  EXPECT_EQ(content(second), content(first));
+  auto cached = parse(second.body).at("usage").at("prompt_tokens_details").at("cached_tokens");
+  auto prompt = parse(second.body).at("usage").at("prompt_tokens").as_int64();
+  // Whole blocks of 16 tokens are shared; at least the prompt's last token is computed.
+  auto shared = (prompt - 1) / 16 * 16;
+  EXPECT_GT(shared, 0);
+  EXPECT_EQ(cached.as_int64(), shared);
+  EXPECT_EQ(metric(server, "vllm:prefix_cache_hits_total") - hitsBefore,
+            static_cast<double>(shared));
+  EXPECT_GT(metric(server, "vllm:prefix_cache_queries_total"), 0);
+  EXPECT_GT(metric(server, "aibox_kv_cache_blocks_cached"), 0);
+  EXPECT_EQ(metric(server, "vllm:kv_cache_usage_perc"), 0);  // nothing running now
+}
+
+TEST_P(Serve, JsonSchemaOutputAlwaysParsesAndValidates) {
+  RuntimeServer server(args({"--parallel", "4"}));
+  std::mt19937 random(GetParam() == "llama" ? 11 : 12);
+  std::vector<json::value> schemas;
+  std::vector<std::future<HttpReply>> replies;
+  for (int i = 0; i < 10; ++i) {
+    schemas.push_back(randomSchema(random, 2));
+    auto body = chat("Answer in JSON", 700);
+    body["temperature"] = 1;
+    body["seed"] = i;
+    body["response_format"] = {{"type", "json_schema"},
+                               {"json_schema", {{"name", "answer"}, {"schema", schemas.back()}}}};
+    replies.push_back(std::async(std::launch::async, [&server, body] {
+      return post(server, "/v1/chat/completions", body);
+    }));
+  }
+  for (std::size_t i = 0; i < replies.size(); ++i) {
+    auto reply = replies[i].get();
+    ASSERT_EQ(reply.status, 200) << reply.body;
+    auto text = content(reply);
+    boost::system::error_code ec;
+    auto value = json::parse(text, ec);
+    ASSERT_FALSE(ec) << text << " for " << json::serialize(schemas[i]);
+    EXPECT_TRUE(valid(value, schemas[i])) << text << " for " << json::serialize(schemas[i]);
+    EXPECT_EQ(parse(reply.body).at("choices").at(0).at("finish_reason"), "stop");
+  }
+  auto object = chat("JSON please", 60);
+  object["response_format"] = {{"type", "json_object"}};
+  auto reply = post(server, "/v1/chat/completions", object);
+  ASSERT_EQ(reply.status, 200) << reply.body;
+  EXPECT_TRUE(content(reply).starts_with("{")) << reply.body;
+  auto bad = chat("x", 4);
+  bad["response_format"] = {
+      {"type", "json_schema"},
+      {"json_schema", {{"name", "a"}, {"schema", {{"type", "string"}, {"format", "date"}}}}}};
+  reply = post(server, "/v1/chat/completions", bad);
+  EXPECT_EQ(reply.status, 400);
+  EXPECT_EQ(parse(reply.body).at("error").at("param"), "response_format");
+  EXPECT_NE(reply.body.find("'format'"), std::string::npos) << reply.body;
+}
+
+TEST_P(Serve, BadRequestsAre400NamingTheField) {
+  RuntimeServer server(args({"--context", "256"}));
+  auto expectError = [&server](const json::object& body, long status, const std::string& param,
+                               const std::string& code = "") {
+    auto reply = post(server, "/v1/chat/completions", body);
+    EXPECT_EQ(reply.status, status) << json::serialize(body) << " -> " << reply.body;
+    auto error = parse(reply.body).at("error").as_object();
+    EXPECT_TRUE(error.at("message").is_string());
+    EXPECT_TRUE(error.at("type").is_string());
+    if (param.empty()) {
+      EXPECT_TRUE(error.at("param").is_null()) << reply.body;
+    } else {
+      EXPECT_EQ(error.at("param"), json::value(param)) << reply.body;
+    }
+    if (!code.empty()) {
+      EXPECT_EQ(error.at("code"), json::value(code)) << reply.body;
+    }
+    return std::string(error.at("message").as_string());
+  };
+  auto with = [](const std::string& key, json::value value) {
+    auto body = chat("Hi", 4);
+    body[key] = std::move(value);
+    return body;
+  };
+  expectError(with("temperature", "hot"), 400, "temperature");
+  expectError(with("temperature", 2.5), 400, "temperature");
+  expectError(with("top_p", 0), 400, "top_p");
+  expectError(with("n", 2), 400, "n");
+  expectError(with("max_tokens", 0), 400, "max_tokens");
+  expectError(with("stop", json::array{1, 2}), 400, "stop");
+  expectError(with("logit_bias", {{"x", 1}}), 400, "logit_bias");
+  expectError(with("top_logprobs", 3), 400, "top_logprobs");
+  expectError(with("tools", json::array{}), 400, "tools");
+  expectError(with("response_format", {{"type", "xml"}}), 400, "response_format");
+  expectError(with("messages", json::array{}), 400, "messages");
+  expectError(with("messages", json::array{json::object{{"role", "robot"}, {"content", "x"}}}), 400,
+              "messages[0].role");
+  expectError(with("presence_penalty", -3), 400, "presence_penalty");
+  expectError(with("model", "gpt-4"), 404, "model", "model_not_found");
+  auto message = expectError(chat(std::string(2000, 'z') + " long", 4), 400, "messages",
+                             "context_length_exceeded");
+  EXPECT_NE(message.find("maximum context length is 256 tokens"), std::string::npos) << message;
+  message = expectError(chat("Hi", 300), 400, "messages", "context_length_exceeded");
+  EXPECT_NE(message.find("300 in the completion"), std::string::npos) << message;
+  // Unknown fields are ignored, as OpenAI does.
+  EXPECT_EQ(post(server, "/v1/chat/completions", with("frobnicate", true)).status, 200);
+  // Text parts and the developer role are read.
+  auto parts = with(
+      "messages",
+      json::array{
+          json::object{{"role", "developer"}, {"content", "Be brief"}},
+          json::object{{"role", "user"},
+                       {"content", json::array{json::object{{"type", "text"}, {"text", "Hi"}}}}}});
+  EXPECT_EQ(post(server, "/v1/chat/completions", parts).status, 200);
+  auto invalid = viaHttp(server.port(),
+                         {.method = "POST", .path = "/v1/chat/completions", .body = "{not json"});
+  EXPECT_EQ(invalid.status, 400);
+  auto unknown = viaHttp(server.port(), {.path = "/v1/nothing"});
+  EXPECT_EQ(unknown.status, 404);
+  EXPECT_TRUE(parse(unknown.body).at("error").as_object().contains("type"));
+  EXPECT_EQ(viaHttp(server.port(), {.path = "/health"}).status, 200) << "the server survived";
+}
+
+TEST_P(Serve, StopStringsAreNeverShown) {
+  RuntimeServer server(args());
+  auto free = post(server, "/v1/completions",
+                   {{"prompt", "The sea"}, {"max_tokens", 24}, {"temperature", 0}});
+  ASSERT_EQ(free.status, 200);
+  std::string text(parse(free.body).at("choices").at(0).at("text").as_string());
+  // Two whole characters from the third on (a stop string is text, never half a character).
+  std::vector<std::size_t> starts;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if ((static_cast<unsigned char>(text[i]) & 0xC0) != 0x80) {
+      starts.push_back(i);
+    }
+  }
+  starts.push_back(text.size());
+  ASSERT_GE(starts.size(), 5u) << text;
+  std::string stop = text.substr(starts[2], starts[4] - starts[2]);
+  auto stopped = post(
+      server, "/v1/completions",
+      {{"prompt", "The sea"}, {"max_tokens", 24}, {"temperature", 0}, {"stop", json::array{stop}}});
+  auto body = parse(stopped.body);
+  std::string cut(body.at("choices").at(0).at("text").as_string());
+  EXPECT_EQ(cut, text.substr(0, text.find(stop))) << "stop '" << stop << "'";
+  EXPECT_EQ(body.at("choices").at(0).at("finish_reason").as_string(), "stop");
+}
+
+TEST(ServeToken, EveryRouteButHealthNeedsTheBearerToken) {
+  TempDir dir;
+  writeFile(dir.path() / "token", "s3cret-token\n");
+  RuntimeServer server(
+      {"--model", Models::path("qwen2"), "--api-token-file", (dir.path() / "token").string()});
+  EXPECT_EQ(viaHttp(server.port(), {.path = "/health"}).status, 200);
+  auto refused = viaHttp(server.port(), {.path = "/v1/models"});
+  EXPECT_EQ(refused.status, 401);
+  EXPECT_EQ(parse(refused.body).at("error").at("code").as_string(), "invalid_api_key");
+  EXPECT_EQ(viaHttp(server.port(), {.path = "/metrics"}).status, 401);
+  EXPECT_EQ(
+      viaHttp(server.port(), {.path = "/v1/models", .headers = {"Authorization: Bearer nope"}})
+          .status,
+      401);
+  EXPECT_EQ(viaHttp(server.port(),
+                    {.path = "/v1/models", .headers = {"Authorization: Bearer s3cret-token"}})
+                .status,
+            200);
+  EXPECT_EQ(server.log().find("s3cret"), std::string::npos) << "the token was logged";
+}
+
+TEST(ServeQueue, AFullQueueIs503WithRetryAfter) {
+  RuntimeServer server(
+      {"--model", Models::path("llama"), "--parallel", "1", "--queue", "1", "--threads", "1"});
+  std::vector<std::future<HttpReply>> replies;
+  for (int i = 0; i < 6; ++i) {
+    replies.push_back(std::async(std::launch::async, [&server, i] {
+      return post(
+          server, "/v1/completions",
+          {{"prompt", "Number " + std::to_string(i)}, {"max_tokens", 200}, {"temperature", 0}});
+    }));
+  }
+  int ok = 0;
+  int busy = 0;
+  for (auto& f : replies) {
+    auto reply = f.get();
+    if (reply.status == 200) {
+      ++ok;
+    } else {
+      EXPECT_EQ(reply.status, 503) << reply.body;
+      EXPECT_EQ(reply.headers["retry-after"], "1");
+      EXPECT_EQ(parse(reply.body).at("error").at("code").as_string(), "server_overloaded");
+      ++busy;
+    }
+  }
+  EXPECT_GE(ok, 1);
+  EXPECT_GE(busy, 1);
+  EXPECT_EQ(metric(server, "aibox_requests_rejected_total"), busy);
+}
+
+TEST(ServeCancel, AClientThatGoesAwayFreesItsSlot) {
+  RuntimeServer server({"--model", Models::path("qwen2"), "--served-name", "m", "--parallel", "1",
+                        "--threads", "1"});
+  auto first = chat("Go on forever", 900, true);
+  auto cut =
+      viaHttp(server.port(), {.method = "POST",
+                              .path = "/v1/chat/completions",
+                              .body = json::serialize(first),
+                              .headers = {"Content-Type: application/json"},
+                              .until = [](const std::string& body) {
+                                return body.find("\"content\":\"", body.find("content") + 1) !=
+                                       std::string::npos;
+                              }});
+  ASSERT_EQ(cut.status, 200) << cut.error;
+  // The one slot is free again at once: the next request is answered, not queued behind 900
+  // tokens.
+  auto started = std::chrono::steady_clock::now();
+  auto next = post(server, "/v1/chat/completions", chat("Hi", 4));
+  EXPECT_EQ(next.status, 200) << next.body;
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(20));
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  std::string metrics;
+  do {
+    metrics = viaHttp(server.port(), {.path = "/metrics"}).body;
+  } while (metrics.find("finished_reason=\"abort\"} 1") == std::string::npos &&
+           std::chrono::steady_clock::now() < deadline);
+  EXPECT_NE(metrics.find("finished_reason=\"abort\"} 1"), std::string::npos) << metrics;
+  EXPECT_LT(metric(server, "vllm:generation_tokens_total"), 900);
+}
+
+TEST(ServeDrain, SigtermLetsRunningRequestsFinishThenExitsZero) {
+  RuntimeServer server({"--model", Models::path("llama"), "--threads", "1"});
+  auto running = std::async(std::launch::async, [&server] {
+    return post(server, "/v1/completions",
+                {{"prompt", "Long"}, {"max_tokens", 120}, {"temperature", 0}});
+  });
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (metric(server, "vllm:num_requests_running") < 1 &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  server.signal(SIGTERM);
+  auto reply = running.get();
+  EXPECT_EQ(reply.status, 200) << reply.body << reply.error;
+  EXPECT_EQ(parse(reply.body).at("usage").at("completion_tokens").as_int64(), 120);
+  EXPECT_EQ(server.wait(std::chrono::seconds(20)), 0) << server.log();
+  EXPECT_NE(viaHttp(server.port(), {.path = "/health"}).error, "");
+}
+
+TEST(ServeReasoning, TheDeepSeekR1TemplateSplitsReasoningFromTheAnswer) {
+  RuntimeServer server(
+      {"--model", Models::path("qwen2"), "--served-name", "m", "--chat-template", "deepseek-r1"});
+  auto reply = post(server, "/v1/chat/completions", chat("Why?", 6));
+  ASSERT_EQ(reply.status, 200) << reply.body;
+  auto body = parse(reply.body);
+  const auto& message = body.at("choices").at(0).at("message").as_object();
+  EXPECT_TRUE(message.at("reasoning_content").is_string()) << reply.body;
+  RuntimeServer inlined({"--model", Models::path("qwen2"), "--served-name", "m", "--chat-template",
+                         "deepseek-r1", "--reasoning", "inline"});
+  auto plain = post(inlined, "/v1/chat/completions", chat("Why?", 6));
+  EXPECT_FALSE(parse(plain.body)
+                   .at("choices")
+                   .at(0)
+                   .at("message")
+                   .as_object()
+                   .contains("reasoning_content"));
+  EXPECT_EQ(content(plain),
+            std::string(message.at("reasoning_content").as_string()) + content(reply));
+}
+
+TEST(ServeStart, HealthAnswersBeforeTheModelIsReadyAndABadModelExitsOne) {
+  TempDir dir;
+  writeFile(dir.path() / "bad.gguf", "GGUF but not really");
+  RuntimeServer bad({"--model", (dir.path() / "bad.gguf").string()}, false);
+  EXPECT_EQ(bad.wait(std::chrono::seconds(20)), 1);
+  EXPECT_NE(bad.log().find("bad.gguf"), std::string::npos) << bad.log();
+  auto usage =
+      run({AIBOX_RUNTIME_BIN, "serve", "--model", Models::path("qwen2"), "--listen", "nowhere"});
+  EXPECT_EQ(usage.exitCode, 1);
+  EXPECT_NE(usage.err.find("ADDR:PORT"), std::string::npos) << usage.err;
+  // 64 KiB of keys and values per 16 positions: 1 MiB holds 256 of the 1024 it needs.
+  auto wide = (dir.path() / "wide.gguf").string();
+  ASSERT_EQ(run({AIBOX_RUNTIME_BIN, "make-test-model", "--layers", "4", "--dim", "256", "--context",
+                 "1024", wide})
+                .exitCode,
+            0);
+  RuntimeServer small({"--model", wide, "--kv-memory", "1"}, false);
+  EXPECT_EQ(small.wait(std::chrono::seconds(20)), 1);
+  EXPECT_NE(small.log().find("holds 256 tokens of this model, less than one context of 1024"),
+            std::string::npos)
+      << small.log();
+  auto kvType =
+      run({AIBOX_RUNTIME_BIN, "serve", "--model", Models::path("qwen2"), "--kv-type", "q8"});
+  EXPECT_EQ(kvType.exitCode, 2);
+  EXPECT_NE(kvType.err.find("f32 or f16"), std::string::npos) << kvType.err;
+  auto help = run({AIBOX_RUNTIME_BIN, "serve", "--help"});
+  EXPECT_EQ(help.exitCode, 0);
+  EXPECT_NE(help.out.find("--parallel"), std::string::npos);
+  EXPECT_NE(help.out.find("--kv-memory"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace aibox::test
