@@ -29,6 +29,7 @@ int makeTestModelCommand(const std::vector<std::string>& args) {
     ("context", po::value(&spec.context)->default_value(spec.context), "trained context length written to the metadata")
     ("vocab", po::value(&spec.vocabulary)->default_value(spec.vocabulary), "BPE vocabulary size to train")
     ("tied", po::bool_switch(&spec.tiedOutput), "reuse the token embedding as the output layer")
+    ("pooling", po::value(&spec.pooling), "mean, cls or last: an embedding model for /v1/embeddings")
     ("seed", po::value(&spec.seed)->default_value(spec.seed), "weights seed");
   // clang-format on
   if (!parseArguments(args, options, "out", &out)) {

@@ -131,6 +131,20 @@ Result<text::Vocabulary> readVocabulary(const GgufFile& file) {
 
 }  // namespace
 
+std::string_view poolingName(Pooling pooling) {
+  switch (pooling) {
+    case Pooling::Mean:
+      return "mean";
+    case Pooling::Cls:
+      return "cls";
+    case Pooling::Last:
+      return "last";
+    case Pooling::None:
+      break;
+  }
+  return "none";
+}
+
 std::string supportedArchitectures() {
   std::string names;
   for (auto arch : kArchitectures) {
@@ -190,6 +204,14 @@ Result<std::unique_ptr<Model>> Model::load(std::shared_ptr<const GgufFile> file)
   config.rmsEpsilon = loader.real("attention.layer_norm_rms_epsilon", qwen ? 1e-6f : 1e-5f);
   config.ropeBase = loader.real("rope.freq_base", qwen ? 1e6f : 10000.0f);
   config.ropeStyle = qwen ? RopeStyle::Neox : RopeStyle::Interleaved;
+  if (auto pooling = file->uint(arch + ".pooling_type")) {
+    if (*pooling > 3) {
+      return Error{"the model's " + arch + ".pooling_type is " + std::to_string(*pooling) +
+                   ": this engine pools embeddings by mean (1), cls (2) or last (3)"};
+    }
+    constexpr Pooling kPoolings[] = {Pooling::None, Pooling::Mean, Pooling::Cls, Pooling::Last};
+    config.pooling = kPoolings[*pooling];
+  }
   if (!(config.rmsEpsilon > 0) || !(config.ropeBase > 1)) {
     return Error{"the model's RMS norm epsilon or RoPE frequency base is out of range"};
   }
@@ -354,6 +376,15 @@ Result<std::vector<std::vector<float>>> Forward::run(std::span<const SequenceInp
   backend_.embed(w.tokenEmbedding, ids, hidden_.data());
   for (std::uint32_t i = 0; i < config.layers; ++i) {
     layer(i, batch, tokens);
+  }
+
+  std::size_t start = 0;
+  for (const auto& sequence : batch) {
+    if (sequence.hidden != nullptr) {
+      backend_.rmsNorm(hidden_.data() + start * e, static_cast<const float*>(w.outputNorm.data),
+                       sequence.tokens.size(), e, config.rmsEpsilon, sequence.hidden);
+    }
+    start += sequence.tokens.size();
   }
 
   std::vector<std::vector<float>> logits;

@@ -27,6 +27,13 @@ enum class RopeStyle {
   Neox,         // qwen2: rotate pairs (i, i + d/2)
 };
 
+// How an embedding model pools its tokens' final hidden states into one vector, from GGUF's
+// <arch>.pooling_type (llama.cpp's numbers: 1 mean, 2 cls, 3 last). None: not an embedding model.
+enum class Pooling { None, Mean, Cls, Last };
+
+// "mean", "cls", "last" ("none" for None).
+std::string_view poolingName(Pooling pooling);
+
 struct ModelConfig {
   std::string architecture;
   std::string name;
@@ -44,6 +51,7 @@ struct ModelConfig {
   RopeStyle ropeStyle = RopeStyle::Interleaved;
   bool attentionBias = false;  // Q/K/V biases (qwen2)
   bool tiedOutput = false;     // the output layer reuses token_embd
+  Pooling pooling = Pooling::None;
 };
 
 // The architectures and tensor types load() accepts, for messages and docs.
@@ -152,6 +160,9 @@ struct SequenceInput {
   KvCache* cache = nullptr;
   std::span<const Token> tokens;
   bool wantLogits = true;  // logits for the last token of this sequence
+  // When set: the final hidden states (after the output norm) of every token of this input,
+  // tokens.size() x embedding floats, for embeddings.
+  float* hidden = nullptr;
 };
 
 // Runs the model. Not thread-safe: one Forward per serving thread; it keeps scratch buffers.

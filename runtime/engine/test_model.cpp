@@ -58,17 +58,56 @@ std::string quantized(Type type, const std::vector<float>& values, std::size_t c
   return out;
 }
 
-// Our own short templates that carry each family's markers, so the engine picks the same
-// built-in renderer as for the real models.
+// Our own short templates that carry each family's markers and tool format, so the engine
+// picks the same built-in renderer (with tools) as for Qwen2.5 and Llama 3.1, and a Jinja
+// renderer (llama.cpp's) writes the same text.
 const char* kChatMlTemplate =
-    "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + "
-    "message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}"
-    "{{ '<|im_start|>assistant\\n' }}{% endif %}";
+    R"j({%- if tools %}{{- '<|im_start|>system\n' }}{%- if messages[0]['role'] == 'system' %})j"
+    R"j({{- messages[0]['content'] }}{%- endif %}{{- '\n\n# Tools\n\nYou may call one or more )j"
+    R"j(functions to assist with the user query.\n\nYou are provided with function signatures )j"
+    R"j(within <tools></tools> XML tags:\n<tools>' }}{%- for tool in tools %}{{- '\n' }})j"
+    R"j({{- tool | tojson }}{%- endfor %}{{- '\n</tools>\n\nFor each function call, return a )j"
+    R"j(json object with function name and arguments within <tool_call></tool_call> XML tags:)j"
+    R"j(\n<tool_call>\n{"name": <function-name>, "arguments": <args-json-object>}\n</tool_call>)j"
+    R"j(<|im_end|>\n' }}{%- elif messages[0]['role'] == 'system' %}{{- '<|im_start|>system\n' + )j"
+    R"j(messages[0]['content'] + '<|im_end|>\n' }}{%- endif %}{%- for message in messages %})j"
+    R"j({%- if message.role == 'user' or (message.role == 'system' and not loop.first) or )j"
+    R"j((message.role == 'assistant' and not message.tool_calls) %}{{- '<|im_start|>' + )j"
+    R"j(message.role + '\n' + message.content + '<|im_end|>\n' }}{%- elif message.role == )j"
+    R"j('assistant' %}{{- '<|im_start|>assistant' }}{%- if message.content %}{{- '\n' + )j"
+    R"j(message.content }}{%- endif %}{%- for call in message.tool_calls %}{%- if call.function )j"
+    R"j(is defined %}{%- set call = call.function %}{%- endif %}{{- '\n<tool_call>\n{"name": "' )j"
+    R"j(+ call.name + '", "arguments": ' }}{{- call.arguments | tojson }}{{- '}\n</tool_call>' }})j"
+    R"j({%- endfor %}{{- '<|im_end|>\n' }}{%- elif message.role == 'tool' %}{%- if loop.first or )j"
+    R"j(messages[loop.index0 - 1].role != 'tool' %}{{- '<|im_start|>user' }}{%- endif %})j"
+    R"j({{- '\n<tool_response>\n' + message.content + '\n</tool_response>' }}{%- if loop.last )j"
+    R"j(or messages[loop.index0 + 1].role != 'tool' %}{{- '<|im_end|>\n' }}{%- endif %})j"
+    R"j({%- endif %}{%- endfor %}{%- if add_generation_prompt %}{{- '<|im_start|>assistant\n' }})j"
+    R"j({%- endif %})j";
 const char* kLlama3Template =
-    "{{ bos_token }}{% for message in messages %}{{ '<|start_header_id|>' + message['role'] + "
-    "'<|end_header_id|>\\n\\n' + message['content'] | trim + '<|eot_id|>' }}{% endfor %}"
-    "{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}"
-    "{% endif %}";
+    R"j({{- bos_token }}{%- if not tools is defined %}{%- set tools = none %}{%- endif %})j"
+    R"j({%- set date_string = "26 Jul 2024" %}{%- if messages[0]['role'] == 'system' %})j"
+    R"j({%- set system_message = messages[0]['content'] | trim %}{%- set messages = messages[1:] )j"
+    R"j(%}{%- else %}{%- set system_message = '' %}{%- endif %})j"
+    R"j({{- '<|start_header_id|>system<|end_header_id|>\n\n' }}{%- if tools is not none %})j"
+    R"j({{- 'Environment: ipython\n' }}{%- endif %}{{- 'Cutting Knowledge Date: December 2023\n' )j"
+    R"j(}}{{- 'Today Date: ' + date_string + '\n\n' }}{{- system_message }}{{- '<|eot_id|>' }})j"
+    R"j({%- if tools is not none %}{%- set first_user_message = messages[0]['content'] | trim %})j"
+    R"j({%- set messages = messages[1:] %}{{- '<|start_header_id|>user<|end_header_id|>\n\n' }})j"
+    R"j({{- 'Given the following functions, please respond with a JSON for a function call with )j"
+    R"j(its proper arguments that best answers the given prompt.\n\nRespond in the format )j"
+    R"j({"name": function name, "parameters": dictionary of argument name and its value}.Do not )j"
+    R"j(use variables.\n\n' }}{%- for t in tools %}{{- t | tojson(indent=4) }}{{- '\n\n' }})j"
+    R"j({%- endfor %}{{- first_user_message + '<|eot_id|>' }}{%- endif %}{%- for message in )j"
+    R"j(messages %}{%- if not (message.role == 'ipython' or message.role == 'tool' or 'tool_calls' )j"
+    R"j(in message) %}{{- '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n' + )j"
+    R"j(message['content'] | trim + '<|eot_id|>' }}{%- elif 'tool_calls' in message %})j"
+    R"j({%- set call = message.tool_calls[0].function %})j"
+    R"j({{- '<|start_header_id|>assistant<|end_header_id|>\n\n{"name": "' + call.name + )j"
+    R"j('", "parameters": ' }}{{- call.arguments | tojson }}{{- '}<|eot_id|>' }}{%- else %})j"
+    R"j({{- '<|start_header_id|>ipython<|end_header_id|>\n\n' }}{{- message.content | tojson }})j"
+    R"j({{- '<|eot_id|>' }}{%- endif %}{%- endfor %}{%- if add_generation_prompt %})j"
+    R"j({{- '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{%- endif %})j";
 
 }  // namespace
 
@@ -87,6 +126,10 @@ std::string validate(const TestModelSpec& spec) {
   const TypeName* type = findType(spec.type);
   if (type == nullptr) {
     return "--type must be one of " + testModelTypes();
+  }
+  if (!spec.pooling.empty() && spec.pooling != "mean" && spec.pooling != "cls" &&
+      spec.pooling != "last") {
+    return "--pooling must be mean, cls or last";
   }
   if (spec.layers == 0 || spec.layers > 256 || spec.heads == 0 || spec.kvHeads == 0 ||
       spec.heads % spec.kvHeads != 0 || spec.embedding % spec.heads != 0 ||
@@ -146,6 +189,9 @@ void writeTestModel(const TestModelSpec& spec, const std::filesystem::path& path
   gguf.u32("general.quantization_version", 2);
   gguf.u32(arch + ".block_count", spec.layers);
   gguf.u32(arch + ".context_length", spec.context);
+  if (!spec.pooling.empty()) {
+    gguf.u32(arch + ".pooling_type", spec.pooling == "mean" ? 1 : spec.pooling == "cls" ? 2 : 3);
+  }
   gguf.u32(arch + ".embedding_length", spec.embedding);
   gguf.u32(arch + ".feed_forward_length", spec.feedForward);
   gguf.u32(arch + ".attention.head_count", spec.heads);

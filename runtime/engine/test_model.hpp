@@ -24,6 +24,7 @@ struct TestModelSpec {
   std::uint32_t context = 2048;
   std::uint32_t vocabulary = 1024;  // BPE vocabulary size to train (special tokens on top)
   bool tiedOutput = false;
+  std::string pooling;  // "mean", "cls" or "last": an embedding model (<arch>.pooling_type)
   std::uint64_t seed = 1;
 };
 

@@ -1,13 +1,16 @@
 #include "runtime/server/front.hpp"
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 
 #include <boost/json/array.hpp>
 #include <chrono>
+#include <cstring>
 #include <deque>
 
 #include "common/json/json.hpp"
 #include "runtime/engine/sampler.hpp"
+#include "runtime/text/tool_calls.hpp"
 
 namespace aibox::server {
 namespace {
@@ -106,8 +109,55 @@ boost::json::value usageJson(const Finish& f) {
                              {"prompt_tokens_details", {{"cached_tokens", f.cachedTokens}}}};
 }
 
-std::string finishReason(const Finish& f) {
-  return f.reason == "length" ? "length" : "stop";
+const std::string& requestedModel(const ChatRequest& r) {
+  return r.generation.model;
+}
+const std::string& requestedModel(const CompletionRequest& r) {
+  return r.generation.model;
+}
+const std::string& requestedModel(const EmbeddingRequest& r) {
+  return r.model;
+}
+
+// The little-endian float32 bytes of `values` in base64, as OpenAI's encoding_format "base64".
+std::string base64Floats(const std::vector<float>& values) {
+  std::string bytes(values.size() * sizeof(float), '\0');
+  std::memcpy(bytes.data(), values.data(), bytes.size());  // x86-64 and arm64: little-endian
+  std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
+  const int written = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                      reinterpret_cast<const unsigned char*>(bytes.data()),
+                                      static_cast<int>(bytes.size()));
+  out.resize(static_cast<std::size_t>(written));
+  return out;
+}
+
+// The embeddings of one request, gathered from its jobs (one per input) on the scheduler's
+// thread; answered when the last one ends.
+struct EmbeddingGather {
+  std::mutex mutex;
+  std::vector<std::vector<float>> vectors;
+  std::size_t left = 0;
+  std::size_t tokens = 0;
+  std::string failure;
+  bool base64 = false;
+  std::string model;
+  http::Reply reply;
+};
+
+// OpenAI's tool_calls entries (with their index in a stream).
+boost::json::array toolCallsJson(const std::vector<text::ToolCall>& calls, bool stream) {
+  boost::json::array out;
+  for (std::size_t i = 0; i < calls.size(); ++i) {
+    boost::json::object call{
+        {"id", newCallId()},
+        {"type", "function"},
+        {"function", {{"name", calls[i].name}, {"arguments", calls[i].arguments}}}};
+    if (stream) {
+      call["index"] = i;
+    }
+    out.push_back(std::move(call));
+  }
+  return out;
 }
 
 // A token's text as valid UTF-8 (a token may hold part of a character: U+FFFD stands for it;
@@ -149,6 +199,8 @@ struct Generation {
   std::string model;
   const text::Tokenizer* tokenizer = nullptr;
   std::optional<ReasoningSplitter> reasoning;
+  std::optional<text::ToolCallGate> tools;  // tools offered: calls are held back and parsed
+  std::vector<text::ToolCall> calls;
   std::string content, reasoningText;
   boost::json::array logprobs;                            // chat: content entries
   boost::json::array tokens, tokenLogprobs, topLogprobs;  // completions
@@ -156,6 +208,10 @@ struct Generation {
   Clock::time_point submitted = Clock::now();
   std::optional<Clock::time_point> firstToken;
   http::Reply reply;  // non-streamed: answered at the end
+
+  std::string finishReason(const Finish& f) const {
+    return !calls.empty() ? "tool_calls" : f.reason == "length" ? "length" : "stop";
+  }
 
   boost::json::object chunk(boost::json::object choice) const {
     choice["index"] = 0;
@@ -250,6 +306,9 @@ void Front::install(http::Router& router) {
              [this](const http::Call& c) { return handleDetokenize(c); });
   router.addAsync(http::Verb::post, "/v1/chat/completions", kUse,
                   [this](std::shared_ptr<const http::Call> c, http::Reply r) { handleChat(c, r); });
+  router.addAsync(
+      http::Verb::post, "/v1/embeddings", kUse,
+      [this](std::shared_ptr<const http::Call> c, http::Reply r) { handleEmbeddings(c, r); });
   router.addAsync(
       http::Verb::post, "/v1/completions", kUse,
       [this](std::shared_ptr<const http::Call> c, http::Reply r) { handleCompletion(c, r); });
@@ -385,19 +444,28 @@ http::Response Front::handleDetokenize(const http::Call& call) const {
   return http::json(Status::ok, {{"prompt", tokenizer.decode(ids, true)}});
 }
 
-void Front::handleChat(const std::shared_ptr<const http::Call>& call, const http::Reply& reply) {
+template <typename Request>
+std::optional<Request> Front::admit(std::variant<Request, ApiError> parsed,
+                                    const http::Reply& reply) const {
   if (auto refused = notReady()) {
     reply(*refused);
-    return;
+    return std::nullopt;
   }
-  auto parsed = parseChatRequest(call->request.body());
   if (auto* error = std::get_if<ApiError>(&parsed)) {
     reply(apiError(*error));
-    return;
+    return std::nullopt;
   }
-  auto& request = std::get<ChatRequest>(parsed);
-  if (auto wrong = wrongModel(request.generation.model)) {
+  auto& request = std::get<Request>(parsed);
+  if (auto wrong = wrongModel(requestedModel(request))) {
     reply(*wrong);
+    return std::nullopt;
+  }
+  return std::move(request);
+}
+
+void Front::handleChat(const std::shared_ptr<const http::Call>& call, const http::Reply& reply) {
+  auto request = admit(parseChatRequest(call->request.body()), reply);
+  if (!request) {
     return;
   }
   if (!loaded_.chatTemplate) {
@@ -405,37 +473,169 @@ void Front::handleChat(const std::shared_ptr<const http::Call>& call, const http
         {.message = loaded_.chatTemplateError + "; use /v1/completions", .param = "messages"}));
     return;
   }
-  auto rendered = text::renderChat(*loaded_.chatTemplate, request.messages, loaded_.chatOptions);
+  const auto family = *loaded_.chatTemplate;
+  text::ChatOptions options = loaded_.chatOptions;
+  if (!request->tools.empty() && !options.variant.tools) {
+    reply(apiError({.message = "this model's chat template (" +
+                               std::string(text::chatTemplateName(family)) +
+                               ") does not render tools: call it without 'tools'",
+                    .param = "tools"}));
+    return;
+  }
+  options.tools = request->tools;
+  auto rendered = text::renderChat(family, request->messages, options);
   if (auto* error = std::get_if<text::Error>(&rendered)) {
     reply(apiError({.message = error->message, .param = "messages"}));
     return;
   }
+  std::optional<text::ChatTemplate> toolCalls;
+  if (!request->tools.empty() && request->toolChoice != ToolChoice::None) {
+    toolCalls = family;
+  }
+  if (toolCalls &&
+      (request->toolChoice == ToolChoice::Required || request->toolChoice == ToolChoice::Named)) {
+    auto schema = toolCallSchema(*request, family);
+    if (auto* error = std::get_if<ApiError>(&schema)) {
+      reply(apiError(*error));
+      return;
+    }
+    request->generation.schema = std::get<std::shared_ptr<const JsonSchema>>(schema);
+  }
   auto prompt = loaded_.model->tokenizer().encode(std::get<std::string>(rendered), false, true);
-  start(std::move(prompt), request.generation, true, reply);
+  start(std::move(prompt), request->generation, true, reply, toolCalls);
+}
+
+void Front::handleEmbeddings(const std::shared_ptr<const http::Call>& call,
+                             const http::Reply& reply) {
+  auto request = admit(parseEmbeddingRequest(call->request.body()), reply);
+  if (!request) {
+    return;
+  }
+  const auto& config = loaded_.model->config();
+  if (config.pooling == engine::Pooling::None) {
+    reply(apiError({.message = "this model is not an embedding model: its GGUF file declares no " +
+                               config.architecture +
+                               ".pooling_type (mean, cls or last); serve an embedding model for "
+                               "/v1/embeddings",
+                    .code = "model_not_embedding"}));
+    return;
+  }
+  if (request->dimensions && *request->dimensions != config.embedding) {
+    reply(apiError({.message = "this model's embeddings have " + std::to_string(config.embedding) +
+                               " dimensions: leave 'dimensions' out or set it to that",
+                    .param = "dimensions"}));
+    return;
+  }
+  const auto& tokenizer = loaded_.model->tokenizer();
+  const auto context = loaded_.scheduler->options().context;
+  std::vector<std::vector<Token>> prompts;
+  for (std::size_t i = 0; i < request->inputs.size(); ++i) {
+    std::vector<Token> prompt;
+    if (const auto* text = std::get_if<std::string>(&request->inputs[i])) {
+      prompt = tokenizer.encode(*text, true, true);
+    } else {
+      prompt = std::get<std::vector<std::int32_t>>(request->inputs[i]);
+      for (auto t : prompt) {
+        if (static_cast<std::size_t>(t) >= tokenizer.size()) {
+          reply(apiError({.message = "'input' has the token id " + std::to_string(t) +
+                                     ", outside the vocabulary of " +
+                                     std::to_string(tokenizer.size()),
+                          .param = "input"}));
+          return;
+        }
+      }
+    }
+    if (prompt.size() > context) {
+      reply(
+          apiError({.message = "This model's maximum context length is " + std::to_string(context) +
+                               " tokens. However, input " + std::to_string(i) + " has " +
+                               std::to_string(prompt.size()) + " tokens. Please shorten it.",
+                    .param = "input",
+                    .code = "context_length_exceeded"}));
+      return;
+    }
+    prompts.push_back(std::move(prompt));
+  }
+  auto gather = std::make_shared<EmbeddingGather>();
+  gather->vectors.resize(prompts.size());
+  gather->left = prompts.size();
+  gather->base64 = request->base64;
+  gather->model = servedName_;
+  gather->reply = reply;
+  std::vector<std::shared_ptr<Ticket>> tickets;
+  for (std::size_t i = 0; i < prompts.size(); ++i) {
+    Job job;
+    job.prompt = std::move(prompts[i]);
+    job.pooling = config.pooling;
+    job.onFinish = [gather, i](const Finish& f) {
+      std::unique_lock lock(gather->mutex);
+      gather->tokens += f.promptTokens;
+      if (f.reason != "stop" && gather->failure.empty()) {
+        gather->failure = f.reason == "error" ? f.error : "the request was cancelled";
+      }
+      gather->vectors[i] = f.embedding;
+      if (--gather->left > 0) {
+        return;
+      }
+      lock.unlock();
+      if (!gather->failure.empty()) {
+        gather->reply(apiError({.status = 503,
+                                .message = "embedding failed: " + gather->failure,
+                                .type = "server_error",
+                                .code = "embedding_failed"}));
+        return;
+      }
+      boost::json::array data;
+      for (std::size_t k = 0; k < gather->vectors.size(); ++k) {
+        boost::json::value embedding;
+        if (gather->base64) {
+          embedding = base64Floats(gather->vectors[k]);
+        } else {
+          embedding = boost::json::array(gather->vectors[k].begin(), gather->vectors[k].end());
+        }
+        data.push_back({{"object", "embedding"}, {"index", k}, {"embedding", embedding}});
+      }
+      gather->reply(http::json(
+          Status::ok,
+          {{"object", "list"},
+           {"data", data},
+           {"model", gather->model},
+           {"usage", {{"prompt_tokens", gather->tokens}, {"total_tokens", gather->tokens}}}}));
+    };
+    auto ticket = loaded_.scheduler->submit(std::move(job));
+    if (!ticket) {
+      // The queue is full: the jobs already queued are cancelled and answer nothing more.
+      {
+        std::lock_guard lock(gather->mutex);
+        gather->failure = "busy";
+        gather->left += prompts.size() - i;  // never reaches 0: the reply below is the answer
+      }
+      for (auto& queued : tickets) {
+        queued->cancel();
+      }
+      ++metrics_->rejected;
+      reply(apiError({.status = 503,
+                      .message = "the server is busy: the wait queue is full; retry shortly",
+                      .type = "server_error",
+                      .code = "server_overloaded"}));
+      return;
+    }
+    tickets.push_back(std::move(ticket));
+  }
 }
 
 void Front::handleCompletion(const std::shared_ptr<const http::Call>& call,
                              const http::Reply& reply) {
-  if (auto refused = notReady()) {
-    reply(*refused);
-    return;
-  }
-  auto parsed = parseCompletionRequest(call->request.body());
-  if (auto* error = std::get_if<ApiError>(&parsed)) {
-    reply(apiError(*error));
-    return;
-  }
-  auto& request = std::get<CompletionRequest>(parsed);
-  if (auto wrong = wrongModel(request.generation.model)) {
-    reply(*wrong);
+  auto request = admit(parseCompletionRequest(call->request.body()), reply);
+  if (!request) {
     return;
   }
   const auto& tokenizer = loaded_.model->tokenizer();
   std::vector<Token> prompt;
-  if (auto* text = std::get_if<std::string>(&request.prompt)) {
+  if (auto* text = std::get_if<std::string>(&request->prompt)) {
     prompt = tokenizer.encode(*text, true, true);
   } else {
-    prompt = std::get<std::vector<std::int32_t>>(request.prompt);
+    prompt = std::get<std::vector<std::int32_t>>(request->prompt);
     for (auto t : prompt) {
       if (static_cast<std::size_t>(t) >= tokenizer.size()) {
         reply(
@@ -446,12 +646,12 @@ void Front::handleCompletion(const std::shared_ptr<const http::Call>& call,
       }
     }
   }
-  start(std::move(prompt), request.generation, false, reply);
+  start(std::move(prompt), request->generation, false, reply, std::nullopt);
 }
 
 // Checks the context, submits the job and answers: at the end, or as a stream of events.
 void Front::start(std::vector<Token> prompt, const GenerationRequest& request, bool chat,
-                  const http::Reply& reply) {
+                  const http::Reply& reply, std::optional<text::ChatTemplate> toolCalls) {
   const auto context = loaded_.scheduler->options().context;
   if (prompt.empty()) {
     reply(apiError({.message = "the prompt is empty", .param = chat ? "messages" : "prompt"}));
@@ -490,6 +690,9 @@ void Front::start(std::vector<Token> prompt, const GenerationRequest& request, b
   if (chat && loaded_.splitReasoning) {
     g->reasoning.emplace(loaded_.openThinking);
   }
+  if (toolCalls) {
+    g->tools.emplace(*toolCalls);
+  }
   if (g->stream) {
     g->channel = std::make_shared<EventChannel>();
     if (chat) {
@@ -518,6 +721,9 @@ void Front::start(std::vector<Token> prompt, const GenerationRequest& request, b
     ReasoningSplitter::Parts parts{{}, piece.text};
     if (g->reasoning) {
       parts = g->reasoning->push(piece.text);
+    }
+    if (g->tools) {
+      parts.content = g->tools->push(parts.content);
     }
     boost::json::value logprob = nullptr;
     if (g->wantLogprobs && piece.chosen) {
@@ -591,6 +797,12 @@ void Front::start(std::vector<Token> prompt, const GenerationRequest& request, b
     if (g->reasoning) {
       rest = g->reasoning->flush();
     }
+    if (g->tools) {
+      rest.content = g->tools->push(rest.content);
+      auto parsed = g->tools->finish();
+      rest.content += parsed.content;
+      g->calls = std::move(parsed.calls);
+    }
     if (f.reason == "error") {
       ApiError error{.status = 503,
                      .message = "generation failed: " + f.error,
@@ -613,12 +825,18 @@ void Front::start(std::vector<Token> prompt, const GenerationRequest& request, b
       }
       g->content += rest.content;
       g->reasoningText += rest.reasoning;
-      boost::json::object choice{{"index", 0}, {"finish_reason", finishReason(f)}};
+      boost::json::object choice{{"index", 0}, {"finish_reason", g->finishReason(f)}};
       boost::json::value logprobs = nullptr;
       if (g->chat) {
         boost::json::object message{{"role", "assistant"}, {"content", g->content}};
         if (g->reasoning) {
           message["reasoning_content"] = g->reasoningText;
+        }
+        if (!g->calls.empty()) {
+          if (g->content.empty()) {
+            message["content"] = nullptr;
+          }
+          message["tool_calls"] = toolCallsJson(g->calls, false);
         }
         choice["message"] = message;
         if (g->wantLogprobs) {
@@ -652,7 +870,12 @@ void Front::start(std::vector<Token> prompt, const GenerationRequest& request, b
       }
       tail += sse(g->chunk({{"delta", delta}, {"logprobs", nullptr}, {"finish_reason", nullptr}}));
     }
-    boost::json::object last{{"logprobs", nullptr}, {"finish_reason", finishReason(f)}};
+    if (!g->calls.empty()) {
+      tail += sse(g->chunk({{"delta", {{"tool_calls", toolCallsJson(g->calls, true)}}},
+                            {"logprobs", nullptr},
+                            {"finish_reason", nullptr}}));
+    }
+    boost::json::object last{{"logprobs", nullptr}, {"finish_reason", g->finishReason(f)}};
     if (g->chat) {
       last["delta"] = boost::json::object();
     } else {

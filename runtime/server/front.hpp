@@ -79,12 +79,18 @@ class Front {
   http::Response handleDetokenize(const http::Call& call) const;
   void handleChat(const std::shared_ptr<const http::Call>& call, const http::Reply& reply);
   void handleCompletion(const std::shared_ptr<const http::Call>& call, const http::Reply& reply);
+  void handleEmbeddings(const std::shared_ptr<const http::Call>& call, const http::Reply& reply);
 
   // Null when the model is ready; else the 503 to send.
   std::optional<http::Response> notReady() const;
   std::optional<http::Response> wrongModel(const std::string& model) const;
+  // The parsed request once the model is ready and the name is right; else nullopt, answered.
+  template <typename Request>
+  std::optional<Request> admit(std::variant<Request, ApiError> parsed,
+                               const http::Reply& reply) const;
+  // toolCalls: tools are offered, so calls in that template's format are parsed from the answer.
   void start(std::vector<Token> prompt, const GenerationRequest& request, bool chat,
-             const http::Reply& reply);
+             const http::Reply& reply, std::optional<text::ChatTemplate> toolCalls);
 
   std::string servedName_;
   std::unique_ptr<TokenCheck> tokenCheck_;

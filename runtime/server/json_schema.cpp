@@ -257,6 +257,24 @@ std::shared_ptr<const JsonSchema> JsonSchema::anyObject() {
   return out;
 }
 
+std::shared_ptr<const JsonSchema> JsonSchema::framed(const JsonSchema& inner,
+                                                     const std::string& prefix,
+                                                     const std::string& suffix) {
+  auto out = std::make_shared<JsonSchema>(inner);
+  Node sequence{.kind = Node::Kind::Sequence};
+  for (const std::string* text : {&prefix, static_cast<const std::string*>(nullptr), &suffix}) {
+    if (text == nullptr) {
+      sequence.alternatives.push_back(inner.root_);
+    } else if (!text->empty()) {
+      out->nodes_.push_back(Node{.kind = Node::Kind::Literal, .texts = {*text}});
+      sequence.alternatives.push_back(static_cast<int>(out->nodes_.size() - 1));
+    }
+  }
+  out->nodes_.push_back(std::move(sequence));
+  out->root_ = static_cast<int>(out->nodes_.size() - 1);
+  return out;
+}
+
 namespace {
 
 bool digit(unsigned char c) {
@@ -283,6 +301,8 @@ bool starts(const JsonSchema& schema, int index, unsigned char c) {
     case Kind::Union:
       return std::any_of(n.alternatives.begin(), n.alternatives.end(),
                          [&](int a) { return starts(schema, a, c); });
+    case Kind::Sequence:
+      return !n.alternatives.empty() && starts(schema, n.alternatives.front(), c);
   }
   return false;
 }
@@ -305,7 +325,7 @@ bool JsonMatcher::feed(std::string_view bytes) {
 }
 
 bool JsonMatcher::complete() const {
-  return stack_.empty() || (stack_.size() == 1 && canEnd(stack_.front()));
+  return std::all_of(stack_.begin(), stack_.end(), [this](const Frame& f) { return canEnd(f); });
 }
 
 bool JsonMatcher::canEnd(const Frame& f) const {
@@ -316,6 +336,8 @@ bool JsonMatcher::canEnd(const Frame& f) const {
       return f.phase == 2 || f.phase == 3 || f.phase == 5 || f.phase == 8;
     case Kind::Literal:
       return std::find(n.texts.begin(), n.texts.end(), f.prefix) != n.texts.end();
+    case Kind::Sequence:  // the last value has started (the frame above must end too)
+      return f.count == n.alternatives.size();
     default:
       return false;
   }
@@ -329,6 +351,11 @@ bool JsonMatcher::feedByte(unsigned char c) {
         return true;
       case Step::Finished:
         stack_.pop_back();
+        // A sequence whose last value ended is over too.
+        while (!stack_.empty() && schema_->node(stack_.back().node).kind == Kind::Sequence &&
+               stack_.back().count == schema_->node(stack_.back().node).alternatives.size()) {
+          stack_.pop_back();
+        }
         return true;
       case Step::Reject:
         return false;
@@ -366,6 +393,12 @@ JsonMatcher::Step JsonMatcher::step(Frame& f, unsigned char c, int& child) {
       return number(f, n.kind == Kind::Integer, c);
     case Kind::Literal:
       return literal(f, n, c);
+    case Kind::Sequence:
+      if (f.count < n.alternatives.size()) {
+        child = n.alternatives[f.count++];
+        return Step::Push;
+      }
+      return Step::Yield;
   }
   return Step::Reject;
 }

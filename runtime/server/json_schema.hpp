@@ -29,7 +29,7 @@ class JsonSchema {
     bool required = false;
   };
   struct Node {
-    enum class Kind { Any, Object, Array, String, Number, Integer, Literal, Union };
+    enum class Kind { Any, Object, Array, String, Number, Integer, Literal, Union, Sequence };
     Kind kind = Kind::Any;
     std::vector<Property> properties;  // Object (empty and `open`: any keys)
     bool open = false;                 // Object: any keys, values of `items`
@@ -38,7 +38,8 @@ class JsonSchema {
     std::uint32_t min = 0;             // Array: minItems; String: minLength
     std::uint32_t max = UINT32_MAX;    // Array: maxItems; String: maxLength
     std::vector<std::string> texts;    // Literal: the JSON texts it may be (enum, const, ...)
-    std::vector<int> alternatives;     // Union (a list of types): told apart by first byte
+    std::vector<int> alternatives;     // Union (a list of types): told apart by first byte;
+                                       // Sequence: the values written one after another
   };
 
   // Compiles a schema; an error names the keyword (and where, as a JSON pointer) that is
@@ -47,6 +48,10 @@ class JsonSchema {
       const boost::json::value& schema);
   // Any JSON object (response_format {"type":"json_object"}).
   static std::shared_ptr<const JsonSchema> anyObject();
+  // `inner` between two fixed texts (a tool call's tags); an empty one is left out.
+  static std::shared_ptr<const JsonSchema> framed(const JsonSchema& inner,
+                                                  const std::string& prefix,
+                                                  const std::string& suffix);
 
   const Node& node(int index) const { return nodes_[static_cast<std::size_t>(index)]; }
   int root() const { return root_; }
@@ -63,7 +68,7 @@ class JsonMatcher {
   explicit JsonMatcher(std::shared_ptr<const JsonSchema> schema);
   // Takes the bytes if the schema allows them next; false (the matcher unchanged) if not.
   bool feed(std::string_view bytes);
-  // The text so far is a whole value of the schema.
+  // The text so far is a whole value of the schema (and its frame).
   bool complete() const;
   // Nothing may follow.
   bool finished() const { return stack_.empty(); }

@@ -2,8 +2,10 @@
 
 #include <openssl/rand.h>
 
+#include <algorithm>
 #include <array>
 #include <boost/json/parse.hpp>
+#include <cctype>
 #include <charconv>
 #include <cmath>
 
@@ -300,6 +302,174 @@ std::optional<std::string> readContent(const boost::json::value& content, std::s
   return std::nullopt;
 }
 
+// "tools" and "tool_choice".
+void readTools(Fields& f, ChatRequest& request) {
+  if (const auto* tools = f.get("tools")) {
+    if (!tools->is_array()) {
+      f.fail("tools", "must be a list of {\"type\": \"function\", \"function\": {...}}");
+      return;
+    }
+    std::size_t index = 0;
+    for (const auto& tool : tools->as_array()) {
+      const std::string param = "tools[" + std::to_string(index++) + "]";
+      const auto* object = tool.if_object();
+      const auto* type = object != nullptr ? object->if_contains("type") : nullptr;
+      const auto* function = object != nullptr ? object->if_contains("function") : nullptr;
+      if (type != nullptr && !(type->is_string() && type->as_string() == "function")) {
+        f.fail(param + ".type", "must be \"function\" (the only kind of tool)");
+        return;
+      }
+      if (function == nullptr || !function->is_object()) {
+        f.fail(param + ".function", "must be an object with the function's \"name\"");
+        return;
+      }
+      const auto& fn = function->as_object();
+      const auto* name = fn.if_contains("name");
+      const bool nameOk =
+          name != nullptr && name->is_string() && !name->as_string().empty() &&
+          name->as_string().size() <= 64 &&
+          std::all_of(name->as_string().begin(), name->as_string().end(), [](char c) {
+            return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == '-';
+          });
+      if (!nameOk) {
+        f.fail(param + ".function.name", "must be 1 to 64 letters, digits, underscores and dashes");
+        return;
+      }
+      const auto* description = fn.if_contains("description");
+      if (description != nullptr && !description->is_string()) {
+        f.fail(param + ".function.description", "must be a string");
+        return;
+      }
+      const auto* parameters = fn.if_contains("parameters");
+      if (parameters != nullptr && !parameters->is_object()) {
+        f.fail(param + ".function.parameters", "must be a JSON schema object");
+        return;
+      }
+      request.tools.push_back(boost::json::object{{"type", "function"}, {"function", fn}});
+    }
+  }
+  const auto* choice = f.get("tool_choice");
+  if (choice == nullptr) {
+    return;
+  }
+  if (choice->is_string() && (choice->as_string() == "auto" || choice->as_string() == "none" ||
+                              choice->as_string() == "required")) {
+    request.toolChoice = choice->as_string() == "auto"   ? ToolChoice::Auto
+                         : choice->as_string() == "none" ? ToolChoice::None
+                                                         : ToolChoice::Required;
+  } else if (const auto* object = choice->if_object()) {
+    const auto* function = object->if_contains("function");
+    const auto* name = function != nullptr && function->is_object()
+                           ? function->as_object().if_contains("name")
+                           : nullptr;
+    if (name == nullptr || !name->is_string()) {
+      f.fail("tool_choice",
+             "must be \"auto\", \"none\", \"required\" or {\"type\": \"function\", "
+             "\"function\": {\"name\": ...}}");
+      return;
+    }
+    request.toolChoice = ToolChoice::Named;
+    request.toolName = name->as_string();
+    const bool known = std::any_of(request.tools.begin(), request.tools.end(), [&](const auto& t) {
+      return t.at("function").at("name") == *name;
+    });
+    if (!known) {
+      f.fail("tool_choice",
+             "names the function '" + request.toolName + "', which is not in 'tools'");
+      return;
+    }
+  } else {
+    f.fail("tool_choice",
+           "must be \"auto\", \"none\", \"required\" or {\"type\": \"function\", "
+           "\"function\": {\"name\": ...}}");
+    return;
+  }
+  if (request.toolChoice == ToolChoice::Required && request.tools.empty()) {
+    f.fail("tool_choice", "is \"required\" but no 'tools' are given");
+  }
+}
+
+// An assistant message's "tool_calls": [{"id", "type": "function", "function": {"name",
+// "arguments"}}].
+bool readToolCalls(Fields& f, const boost::json::value& calls, const std::string& param,
+                   std::vector<text::ToolCall>& out) {
+  if (!calls.is_array()) {
+    f.fail(param, "must be a list of tool calls");
+    return false;
+  }
+  std::size_t index = 0;
+  for (const auto& call : calls.as_array()) {
+    const std::string at = param + "[" + std::to_string(index++) + "]";
+    const auto* object = call.if_object();
+    const auto* function = object != nullptr ? object->if_contains("function") : nullptr;
+    const auto* fn = function != nullptr ? function->if_object() : nullptr;
+    const auto* name = fn != nullptr ? fn->if_contains("name") : nullptr;
+    const auto* arguments = fn != nullptr ? fn->if_contains("arguments") : nullptr;
+    if (name == nullptr || !name->is_string() || arguments == nullptr || !arguments->is_string()) {
+      f.fail(at,
+             "must be {\"id\": ..., \"type\": \"function\", \"function\": {\"name\": ..., "
+             "\"arguments\": \"JSON text\"}}");
+      return false;
+    }
+    const auto* id = object->if_contains("id");
+    out.push_back({.id = id != nullptr && id->is_string() ? std::string(id->as_string()) : "",
+                   .name = std::string(name->as_string()),
+                   .arguments = std::string(arguments->as_string())});
+  }
+  return true;
+}
+
+std::optional<text::Message> readMessage(Fields& f, const boost::json::value& item,
+                                         const std::string& param) {
+  const auto* m = item.if_object();
+  const auto* role = m != nullptr ? m->if_contains("role") : nullptr;
+  if (role == nullptr || !role->is_string()) {
+    f.fail(param, "must be an object with a \"role\"");
+    return std::nullopt;
+  }
+  text::Message message{.role = std::string(role->as_string())};
+  if (message.role == "developer") {
+    message.role = "system";  // the newer name of the system role
+  }
+  const std::string& name = message.role;
+  if (name != "system" && name != "user" && name != "assistant" && name != "tool") {
+    f.fail(param + ".role",
+           "'" + name + "' is not supported; use system, developer, user, assistant or tool");
+    return std::nullopt;
+  }
+  const auto* calls = m->if_contains("tool_calls");
+  const bool hasCalls = calls != nullptr && !calls->is_null();
+  if (hasCalls && name != "assistant") {
+    f.fail(param + ".tool_calls", "is for assistant messages only");
+    return std::nullopt;
+  }
+  if (hasCalls && !readToolCalls(f, *calls, param + ".tool_calls", message.toolCalls)) {
+    return std::nullopt;
+  }
+  if (name == "tool") {
+    const auto* id = m->if_contains("tool_call_id");
+    if (id == nullptr || !id->is_string()) {
+      f.fail(param + ".tool_call_id", "is required: the id of the call this result answers");
+      return std::nullopt;
+    }
+    message.toolCallId = id->as_string();
+  }
+  const auto* content = m->if_contains("content");
+  if (content != nullptr && !content->is_null()) {
+    std::string problem;
+    auto read = readContent(*content, problem);
+    if (!read) {
+      f.fail(param + ".content", problem);
+      return std::nullopt;
+    }
+    message.content = std::move(*read);
+  } else if (name != "assistant") {
+    f.fail(param + ".content", "is required");
+    return std::nullopt;
+  }
+  return message;
+}
+
 }  // namespace
 
 boost::json::object errorBody(const ApiError& error) {
@@ -322,112 +492,138 @@ std::variant<boost::json::object, ApiError> parseBody(std::string_view body) {
   return std::move(value.as_object());
 }
 
-std::variant<ChatRequest, ApiError> parseChatRequest(std::string_view body) {
+namespace {
+
+// A list of token ids, or nullopt when an item is not one.
+std::optional<std::vector<std::int32_t>> tokens(const boost::json::array& array) {
+  std::vector<std::int32_t> out;
+  for (const auto& item : array) {
+    if (!item.is_int64() || item.as_int64() < 0 || item.as_int64() > INT32_MAX) {
+      return std::nullopt;
+    }
+    out.push_back(static_cast<std::int32_t>(item.as_int64()));
+  }
+  return out;
+}
+
+// Reads a JSON object body with `read(fields, request)`; the first problem found is the answer.
+template <typename Request, typename Read>
+std::variant<Request, ApiError> readRequest(std::string_view body, Read read) {
   auto parsed = parseBody(body);
   if (auto* error = std::get_if<ApiError>(&parsed)) {
     return *error;
   }
-  const auto& object = std::get<boost::json::object>(parsed);
-  Fields f(object);
-  ChatRequest request;
-  request.generation = readGeneration(f, true);
-  if (f.get("tools") != nullptr || f.get("functions") != nullptr) {
-    f.fail(f.get("tools") != nullptr ? "tools" : "functions",
-           "is not supported by this server yet: call without tools");
-  }
-  const auto* messages = f.get("messages");
-  if (messages == nullptr) {
-    f.fail("messages", "is required");
-  } else if (!messages->is_array() || messages->as_array().empty()) {
-    f.fail("messages", "must be a non-empty list of messages");
-  } else {
-    std::size_t index = 0;
-    for (const auto& item : messages->as_array()) {
-      std::string param = "messages[" + std::to_string(index++) + "]";
-      const auto* m = item.if_object();
-      const auto* role = m != nullptr ? m->if_contains("role") : nullptr;
-      if (role == nullptr || !role->is_string()) {
-        f.fail(param, "must be an object with a \"role\"");
-        break;
-      }
-      std::string name(role->as_string());
-      if (name == "developer") {
-        name = "system";  // the newer name of the system role
-      }
-      if (name != "system" && name != "user" && name != "assistant") {
-        f.fail(param + ".role", "'" + name +
-                                    "' is not supported; use system, developer, user or "
-                                    "assistant");
-        break;
-      }
-      const auto* content = m->if_contains("content");
-      std::string text;
-      if (content != nullptr && !content->is_null()) {
-        std::string problem;
-        auto read = readContent(*content, problem);
-        if (!read) {
-          f.fail(param + ".content", problem);
-          break;
-        }
-        text = std::move(*read);
-      } else if (name != "assistant") {
-        f.fail(param + ".content", "is required");
-        break;
-      }
-      request.messages.push_back({name, std::move(text)});
-    }
-  }
+  Fields f(std::get<boost::json::object>(parsed));
+  Request request;
+  read(f, request);
   if (f.problem_) {
     return *f.problem_;
   }
   return request;
 }
 
-std::variant<CompletionRequest, ApiError> parseCompletionRequest(std::string_view body) {
-  auto parsed = parseBody(body);
-  if (auto* error = std::get_if<ApiError>(&parsed)) {
-    return *error;
-  }
-  const auto& object = std::get<boost::json::object>(parsed);
-  Fields f(object);
-  CompletionRequest request;
-  request.generation = readGeneration(f, false);
-  request.echo = f.boolean("echo").value_or(false);
-  if (f.get("suffix") != nullptr) {
-    f.fail("suffix", "is not supported by this model");
-  }
-  const auto* prompt = f.get("prompt");
-  auto tokens = [](const boost::json::array& array) -> std::optional<std::vector<std::int32_t>> {
-    std::vector<std::int32_t> out;
-    for (const auto& item : array) {
-      if (!item.is_int64() || item.as_int64() < 0 || item.as_int64() > INT32_MAX) {
-        return std::nullopt;
-      }
-      out.push_back(static_cast<std::int32_t>(item.as_int64()));
+}  // namespace
+
+std::variant<ChatRequest, ApiError> parseChatRequest(std::string_view body) {
+  return readRequest<ChatRequest>(body, [](Fields& f, ChatRequest& request) {
+    request.generation = readGeneration(f, true);
+    if (f.get("functions") != nullptr) {
+      f.fail("functions", "is the deprecated form of 'tools': send 'tools' instead");
     }
-    return out;
-  };
-  if (prompt == nullptr) {
-    f.fail("prompt", "is required");
-  } else if (prompt->is_string()) {
-    request.prompt = std::string(prompt->as_string());
-  } else if (prompt->is_array() && prompt->as_array().size() == 1 &&
-             prompt->as_array()[0].is_string()) {
-    request.prompt = std::string(prompt->as_array()[0].as_string());
-  } else if (prompt->is_array() && prompt->as_array().size() == 1 &&
-             prompt->as_array()[0].is_array() && tokens(prompt->as_array()[0].as_array())) {
-    request.prompt = *tokens(prompt->as_array()[0].as_array());
-  } else if (prompt->is_array() && !prompt->as_array().empty() && tokens(prompt->as_array())) {
-    request.prompt = *tokens(prompt->as_array());
-  } else {
-    f.fail("prompt",
-           "must be a string or a list of token ids (one prompt per request: send several "
-           "requests for several prompts)");
-  }
-  if (f.problem_) {
-    return *f.problem_;
-  }
-  return request;
+    readTools(f, request);
+    const auto* messages = f.get("messages");
+    if (messages == nullptr) {
+      f.fail("messages", "is required");
+    } else if (!messages->is_array() || messages->as_array().empty()) {
+      f.fail("messages", "must be a non-empty list of messages");
+    } else {
+      std::size_t index = 0;
+      for (const auto& item : messages->as_array()) {
+        auto message = readMessage(f, item, "messages[" + std::to_string(index++) + "]");
+        if (!message) {
+          break;
+        }
+        request.messages.push_back(std::move(*message));
+      }
+    }
+  });
+}
+
+std::variant<EmbeddingRequest, ApiError> parseEmbeddingRequest(std::string_view body) {
+  return readRequest<EmbeddingRequest>(body, [](Fields& f, EmbeddingRequest& request) {
+    request.model = f.string("model").value_or("");
+    request.user = f.string("user").value_or("");
+    request.dimensions = f.integer("dimensions", 1, 1 << 20);
+    if (auto format = f.string("encoding_format")) {
+      if (*format != "float" && *format != "base64") {
+        f.fail("encoding_format", "must be \"float\" or \"base64\", not \"" + *format + "\"");
+      }
+      request.base64 = *format == "base64";
+    }
+    const auto* input = f.get("input");
+    constexpr std::size_t kMaxInputs = 256;
+    const std::string shape =
+        "must be a string, a list of strings, a list of token ids or a list of such lists (at "
+        "most 256), none empty";
+    if (input == nullptr) {
+      f.fail("input", "is required");
+    } else if (input->is_string()) {
+      request.inputs.emplace_back(std::string(input->as_string()));
+    } else if (input->is_array() && !input->as_array().empty() &&
+               input->as_array().size() <= kMaxInputs) {
+      const auto& array = input->as_array();
+      if (auto ids = tokens(array); ids && array.front().is_int64()) {
+        request.inputs.emplace_back(std::move(*ids));
+      } else {
+        for (const auto& item : array) {
+          if (item.is_string()) {
+            request.inputs.emplace_back(std::string(item.as_string()));
+          } else if (auto each = item.is_array() ? tokens(item.as_array()) : std::nullopt) {
+            request.inputs.emplace_back(std::move(*each));
+          } else {
+            f.fail("input", shape);
+            break;
+          }
+        }
+      }
+    } else {
+      f.fail("input", shape);
+    }
+    for (const auto& one : request.inputs) {
+      const bool empty = std::visit([](const auto& v) { return v.empty(); }, one);
+      if (empty) {
+        f.fail("input", shape);
+      }
+    }
+  });
+}
+
+std::variant<CompletionRequest, ApiError> parseCompletionRequest(std::string_view body) {
+  return readRequest<CompletionRequest>(body, [](Fields& f, CompletionRequest& request) {
+    request.generation = readGeneration(f, false);
+    request.echo = f.boolean("echo").value_or(false);
+    if (f.get("suffix") != nullptr) {
+      f.fail("suffix", "is not supported by this model");
+    }
+    const auto* prompt = f.get("prompt");
+    if (prompt == nullptr) {
+      f.fail("prompt", "is required");
+    } else if (prompt->is_string()) {
+      request.prompt = std::string(prompt->as_string());
+    } else if (prompt->is_array() && prompt->as_array().size() == 1 &&
+               prompt->as_array()[0].is_string()) {
+      request.prompt = std::string(prompt->as_array()[0].as_string());
+    } else if (prompt->is_array() && prompt->as_array().size() == 1 &&
+               prompt->as_array()[0].is_array() && tokens(prompt->as_array()[0].as_array())) {
+      request.prompt = *tokens(prompt->as_array()[0].as_array());
+    } else if (prompt->is_array() && !prompt->as_array().empty() && tokens(prompt->as_array())) {
+      request.prompt = *tokens(prompt->as_array());
+    } else {
+      f.fail("prompt",
+             "must be a string or a list of token ids (one prompt per request: send several "
+             "requests for several prompts)");
+    }
+  });
 }
 
 std::string newId(std::string_view prefix) {
@@ -518,6 +714,57 @@ ReasoningSplitter::Parts ReasoningSplitter::flush() {
     answer(std::exchange(pending_, {}), out);
   }
   return out;
+}
+
+std::variant<std::shared_ptr<const JsonSchema>, ApiError> toolCallSchema(
+    const ChatRequest& request, text::ChatTemplate chatTemplate) {
+  const std::string argumentsKey =
+      chatTemplate == text::ChatTemplate::Llama3 ? "parameters" : "arguments";
+  boost::json::value arguments = boost::json::object{{"type", "object"}};
+  boost::json::value name;
+  // One function to call: its name and parameters are fixed. Several: any of the names, with
+  // object arguments (a schema cannot tell the functions' arguments apart by their first byte).
+  std::string function = request.toolName;
+  if (request.toolChoice != ToolChoice::Named && request.tools.size() == 1) {
+    function = request.tools.front().at("function").at("name").as_string();
+  }
+  if (!function.empty()) {
+    name = boost::json::object{{"const", function}};
+    for (const auto& tool : request.tools) {
+      const auto& fn = tool.at("function").as_object();
+      if (fn.at("name") == boost::json::value(function) && fn.contains("parameters")) {
+        arguments = fn.at("parameters");
+      }
+    }
+  } else {
+    boost::json::array names;
+    for (const auto& tool : request.tools) {
+      names.push_back(tool.at("function").at("name"));
+    }
+    name = boost::json::object{{"enum", names}};
+  }
+  boost::json::object schema{{"type", "object"},
+                             {"properties", {{"name", name}, {argumentsKey, arguments}}},
+                             {"required", {"name", argumentsKey}},
+                             {"additionalProperties", false}};
+  auto compiled = JsonSchema::compile(schema);
+  if (auto* problem = std::get_if<std::string>(&compiled)) {
+    return ApiError{.message = "the parameters of the function '" + function +
+                               "' (tool_choice) cannot be followed by constrained decoding: " +
+                               *problem + "; use tool_choice \"auto\" for it",
+                    .param = "tools"};
+  }
+  const auto& inner = *std::get<std::shared_ptr<const JsonSchema>>(compiled);
+  if (chatTemplate == text::ChatTemplate::ChatMl) {
+    return JsonSchema::framed(inner, "<tool_call>\n", "\n</tool_call>");
+  }
+  return JsonSchema::framed(inner, "", "");
+}
+
+std::string newCallId() {
+  auto id = newId("call");
+  id[4] = '_';  // OpenAI's form: call_...
+  return id;
 }
 
 }  // namespace aibox::server

@@ -44,9 +44,16 @@ struct GenerationRequest {
   std::shared_ptr<const JsonSchema> schema;  // response_format json_object / json_schema
 };
 
+// tool_choice: auto (the model decides), none (no calls), required (a call to one of the
+// tools), or a call to the named function.
+enum class ToolChoice { Auto, None, Required, Named };
+
 struct ChatRequest {
   GenerationRequest generation;
   std::vector<text::Message> messages;
+  boost::json::array tools;  // {"type": "function", "function": {"name", ...}} each
+  ToolChoice toolChoice = ToolChoice::Auto;
+  std::string toolName;  // Named: the function
 };
 
 struct CompletionRequest {
@@ -56,8 +63,31 @@ struct CompletionRequest {
   bool echo = false;
 };
 
+// POST /v1/embeddings: "input" a string, a list of strings, a list of token ids or a list of
+// such lists (at most 256 inputs); "encoding_format" float or base64; "dimensions" only the
+// model's own width.
+struct EmbeddingRequest {
+  std::string model;
+  std::vector<std::variant<std::string, std::vector<std::int32_t>>> inputs;
+  bool base64 = false;
+  std::optional<std::int64_t> dimensions;
+  std::string user;
+};
+
 std::variant<ChatRequest, ApiError> parseChatRequest(std::string_view body);
+std::variant<EmbeddingRequest, ApiError> parseEmbeddingRequest(std::string_view body);
 std::variant<CompletionRequest, ApiError> parseCompletionRequest(std::string_view body);
+
+// The constraint that makes the answer a call, written as `chatTemplate` writes calls (ChatMl:
+// in <tool_call> tags; Llama3: a bare {"name", "parameters"} object): to the named function with
+// its parameters' schema (also for "required" with a single tool), or to any of several tools
+// with object arguments. An ApiError names a
+// function whose parameters constrained decoding cannot follow.
+std::variant<std::shared_ptr<const JsonSchema>, ApiError> toolCallSchema(
+    const ChatRequest& request, text::ChatTemplate chatTemplate);
+
+// "call_<24 hex>", random: the id of a tool call.
+std::string newCallId();
 
 // Reads a JSON object body; an ApiError when it is not one.
 std::variant<boost::json::object, ApiError> parseBody(std::string_view body);

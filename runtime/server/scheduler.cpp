@@ -22,6 +22,8 @@ struct Scheduler::Sequence {
   engine::Utf8Joiner joiner;
   std::optional<JsonMatcher> matcher;  // with a schema
   std::vector<Token> history;          // prompt and output, for the penalties
+  std::vector<float> hidden;           // embedding job: this step's hidden states
+  std::vector<float> pooled;           // embedding job: the pooled vector so far
   Token next = -1;                     // sampled, not yet in the cache
   bool done = false;
   std::chrono::steady_clock::time_point submitted = std::chrono::steady_clock::now();
@@ -137,13 +139,17 @@ void Scheduler::admit(std::unique_lock<std::mutex>& lock) {
   while (!waiting_.empty() && running_.size() < options_.parallel) {
     auto& sequence = *waiting_.front();
     const auto& prompt = sequence.job.prompt;
-    std::size_t lifetime = options_.context;
-    if (sequence.job.maxTokens > 0) {
+    const bool embedding = sequence.job.pooling != engine::Pooling::None;
+    std::size_t lifetime = embedding ? prompt.size() : options_.context;
+    if (sequence.job.maxTokens > 0 && !embedding) {
       lifetime = std::min(lifetime, prompt.size() + sequence.job.maxTokens);
     }
-    auto shared =
-        blocks_.match(std::span<const Token>(prompt).first(prompt.empty() ? 0 : prompt.size() - 1),
-                      sequence.hashes);
+    std::vector<std::uint32_t> shared;
+    if (!embedding) {
+      shared = blocks_.match(
+          std::span<const Token>(prompt).first(prompt.empty() ? 0 : prompt.size() - 1),
+          sequence.hashes);
+    }
     auto need = blocksFor(lifetime) - static_cast<std::uint32_t>(shared.size());
     if (blocks_.available() < reserved_ + need) {
       for (auto block : shared) {
@@ -238,8 +244,14 @@ void Scheduler::step() {
         continue;
       }
       bool last = sequence->fed + count == prompt.size();
-      batch.push_back(
-          {&*sequence->cache, std::span<const Token>(prompt).subspan(sequence->fed, count), last});
+      float* hidden = nullptr;
+      if (sequence->job.pooling != engine::Pooling::None) {
+        sequence->hidden.resize(count * model_.config().embedding);
+        hidden = sequence->hidden.data();
+        last = false;  // no logits: nothing is generated
+      }
+      batch.push_back({&*sequence->cache,
+                       std::span<const Token>(prompt).subspan(sequence->fed, count), last, hidden});
       owners.push_back(sequence.get());
       budget -= count;
     }
@@ -261,9 +273,15 @@ void Scheduler::step() {
       auto& sequence = *owners[i];
       sequence.tokens.insert(sequence.tokens.end(), batch[i].tokens.begin(), batch[i].tokens.end());
       publish(sequence);
+      if (batch[i].hidden != nullptr) {
+        pool(sequence, batch[i].tokens.size());
+      }
       if (sequence.prefilling()) {
         sequence.fed += batch[i].tokens.size();
         promptTokens += batch[i].tokens.size();
+        if (batch[i].hidden != nullptr && !sequence.prefilling()) {
+          finish(sequence, "stop");
+        }
       } else {
         ++generated;
       }
@@ -377,6 +395,36 @@ void Scheduler::advance(Sequence& sequence, std::span<const float> rawLogits) {
   }
 }
 
+void Scheduler::pool(Sequence& sequence, std::size_t count) const {
+  const std::size_t e = model_.config().embedding;
+  const auto& prompt = sequence.job.prompt;
+  sequence.pooled.resize(e, 0.0f);
+  auto row = [&](std::size_t r) {
+    return std::span<const float>(sequence.hidden).subspan(r * e, e);
+  };
+  switch (sequence.job.pooling) {
+    case engine::Pooling::Mean:
+      for (std::size_t r = 0; r < count; ++r) {
+        for (std::size_t i = 0; i < e; ++i) {
+          sequence.pooled[i] += row(r)[i] / static_cast<float>(prompt.size());
+        }
+      }
+      break;
+    case engine::Pooling::Cls:
+      if (sequence.fed == 0) {
+        std::copy_n(row(0).begin(), e, sequence.pooled.begin());
+      }
+      break;
+    case engine::Pooling::Last:
+      if (sequence.fed + count == prompt.size()) {
+        std::copy_n(row(count - 1).begin(), e, sequence.pooled.begin());
+      }
+      break;
+    case engine::Pooling::None:
+      break;
+  }
+}
+
 void Scheduler::finish(Sequence& sequence, std::string reason, std::string error) {
   if (sequence.done) {
     return;
@@ -396,6 +444,17 @@ void Scheduler::finish(Sequence& sequence, std::string reason, std::string error
   finish.promptTokens = sequence.job.prompt.size();
   finish.cachedTokens = sequence.cached;
   finish.completionTokens = sequence.generated;
+  if (sequence.job.pooling != engine::Pooling::None && finish.reason == "stop") {
+    double norm = 0;
+    for (float v : sequence.pooled) {
+      norm += static_cast<double>(v) * v;
+    }
+    norm = std::sqrt(norm);
+    for (float& v : sequence.pooled) {
+      v = norm > 0 ? static_cast<float>(v / norm) : 0.0f;
+    }
+    finish.embedding = std::move(sequence.pooled);
+  }
   finish.queueSeconds =
       std::chrono::duration<double>(sequence.admitted.value_or(std::chrono::steady_clock::now()) -
                                     sequence.submitted)

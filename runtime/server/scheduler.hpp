@@ -58,7 +58,8 @@ struct Finish {
   std::size_t promptTokens = 0;
   std::size_t cachedTokens = 0;  // prompt tokens taken from the prefix cache
   std::size_t completionTokens = 0;
-  double queueSeconds = 0;  // from submit() to admission (to the end when never admitted)
+  double queueSeconds = 0;       // from submit() to admission (to the end when never admitted)
+  std::vector<float> embedding;  // an embedding job's pooled vector, L2-normalised
 };
 
 struct Job {
@@ -71,6 +72,10 @@ struct Job {
   // Constrained decoding: only tokens that keep the output a prefix of a value of the schema.
   std::shared_ptr<const JsonSchema> schema;
   const TokenFilter* filter = nullptr;  // the model's, needed with a schema
+  // Not None: an embedding job. The whole prompt is computed (no prefix-cache reuse, since the
+  // pooling needs every token's hidden state), pooled into Finish::embedding, and nothing is
+  // generated.
+  engine::Pooling pooling = engine::Pooling::None;
   // Called on the scheduler's thread, in order: pieces, then exactly one finish.
   std::function<void(Piece)> onPiece;
   std::function<void(const Finish&)> onFinish;
@@ -136,6 +141,8 @@ class Scheduler {
   void publish(Sequence& sequence);
   void step();
   void advance(Sequence& sequence, std::span<const float> logits);
+  // An embedding job: adds this step's `count` hidden states to its pooled vector.
+  void pool(Sequence& sequence, std::size_t count) const;
   void finish(Sequence& sequence, std::string reason, std::string error = {});
 
   const engine::Model& model_;

@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <array>
+#include <boost/json/parse.hpp>
 #include <utility>
 
+#include "runtime/text/tool_calls.hpp"
 #include "runtime/text/unicode.hpp"
 
 namespace aibox::text {
@@ -26,21 +28,6 @@ constexpr std::string_view kLlama3Date = "26 Jul 2024";  // Llama 3.1's date_str
 
 bool contains(std::string_view text, std::string_view part) {
   return text.find(part) != std::string_view::npos;
-}
-
-// Python's str.strip(), which Jinja's trim filter and the templates' .strip() call.
-std::string_view strip(std::string_view text) {
-  std::size_t begin = text.size();
-  std::size_t end = 0;
-  for (std::size_t offset = 0; offset < text.size();) {
-    const unicode::Char c = unicode::decodeAt(text, offset);
-    if (!unicode::isPythonSpace(c.codePoint)) {
-      begin = std::min(begin, offset);
-      end = offset + c.length;
-    }
-    offset += c.length;
-  }
-  return begin < end ? text.substr(begin, end - begin) : std::string_view{};
 }
 
 // The text of a Jinja string literal from `offset` up to `terminator`, with its escapes undone;
@@ -123,28 +110,87 @@ std::string llama3SystemPreamble(std::string_view source) {
   return std::string(source.substr(knowledge, end - knowledge)) + "\nToday Date: " + date + "\n\n";
 }
 
-std::optional<Error> checkRoles(const std::vector<Message>& messages) {
+std::optional<Error> checkRoles(const std::vector<Message>& messages, const ChatOptions& options) {
   if (messages.empty()) {
     return Error{"the conversation has no messages"};
   }
+  const bool tools = options.variant.tools;
+  if (!tools && !options.tools.empty()) {
+    return Error{
+        "this model's chat template does not render tools: call it without 'tools' (tools "
+        "need a Qwen2.5 or Llama 3.1+ template)"};
+  }
   for (std::size_t i = 0; i < messages.size(); ++i) {
-    const std::string& role = messages[i].role;
-    if (role != "system" && role != "user" && role != "assistant") {
+    const Message& message = messages[i];
+    const std::string& role = message.role;
+    if (role != "system" && role != "user" && role != "assistant" && (role != "tool" || !tools)) {
       return Error{"message " + std::to_string(i + 1) + " has the role '" + role +
-                   "': the built-in chat templates know system, user and assistant"};
+                   "': the model's chat template knows system, user and assistant" +
+                   (tools ? " and tool" : "")};
+    }
+    if (!message.toolCalls.empty() && (!tools || role != "assistant")) {
+      return Error{"message " + std::to_string(i + 1) +
+                   " has tool calls, which this model's chat template does not render"};
     }
   }
   return std::nullopt;
 }
 
+// A call's arguments as the templates write them: the JSON they hold, as Python dumps it (a
+// text that is not JSON as a string).
+std::string argumentsText(const ToolCall& call) {
+  boost::system::error_code ec;
+  auto value = boost::json::parse(call.arguments, ec);
+  return pythonJson(ec ? boost::json::value(call.arguments) : value);
+}
+
+// Qwen2.5's template: with tools, the system turn lists them and says how to call them;
+// assistant calls are <tool_call> blocks; a run of tool results is one user turn of
+// <tool_response> blocks.
 std::string renderChatMl(const std::vector<Message>& messages, const ChatOptions& options) {
   std::string prompt;
   const std::string& defaultSystem = options.variant.defaultSystemPrompt;
-  if (!defaultSystem.empty() && messages.front().role != "system") {
+  const bool firstIsSystem = messages.front().role == "system";
+  std::size_t first = 0;
+  if (!options.tools.empty()) {
+    prompt += "<|im_start|>system\n" + (firstIsSystem ? messages.front().content : defaultSystem);
+    prompt +=
+        "\n\n# Tools\n\nYou may call one or more functions to assist with the user query.\n\n"
+        "You are provided with function signatures within <tools></tools> XML tags:\n<tools>";
+    for (const auto& tool : options.tools) {
+      prompt += "\n" + pythonJson(tool);
+    }
+    prompt +=
+        "\n</tools>\n\nFor each function call, return a json object with function name and "
+        "arguments within <tool_call></tool_call> XML tags:\n<tool_call>\n{\"name\": "
+        "<function-name>, \"arguments\": <args-json-object>}\n</tool_call><|im_end|>\n";
+    first = firstIsSystem ? 1 : 0;
+  } else if (!defaultSystem.empty() && !firstIsSystem) {
     prompt += "<|im_start|>system\n" + defaultSystem + "<|im_end|>\n";
   }
-  for (const Message& message : messages) {
-    prompt += "<|im_start|>" + message.role + "\n" + message.content + "<|im_end|>\n";
+  for (std::size_t i = first; i < messages.size(); ++i) {
+    const Message& message = messages[i];
+    if (message.role == "tool") {
+      if (i == 0 || messages[i - 1].role != "tool") {
+        prompt += "<|im_start|>user";
+      }
+      prompt += "\n<tool_response>\n" + message.content + "\n</tool_response>";
+      if (i + 1 == messages.size() || messages[i + 1].role != "tool") {
+        prompt += "<|im_end|>\n";
+      }
+    } else if (!message.toolCalls.empty()) {
+      prompt += "<|im_start|>assistant";
+      if (!message.content.empty()) {
+        prompt += "\n" + message.content;
+      }
+      for (const ToolCall& call : message.toolCalls) {
+        prompt += "\n<tool_call>\n{\"name\": \"" + call.name +
+                  "\", \"arguments\": " + argumentsText(call) + "}\n</tool_call>";
+      }
+      prompt += "<|im_end|>\n";
+    } else {
+      prompt += "<|im_start|>" + message.role + "\n" + message.content + "<|im_end|>\n";
+    }
   }
   if (options.addGenerationPrompt) {
     prompt += "<|im_start|>assistant\n";
@@ -152,24 +198,61 @@ std::string renderChatMl(const std::vector<Message>& messages, const ChatOptions
   return prompt;
 }
 
-std::string renderLlama3(const std::vector<Message>& messages, const ChatOptions& options) {
+// Llama 3.1's template with tools: "Environment: ipython" in the system turn, the tools (JSON
+// indented by 4) in the first user turn, a call as the assistant's bare JSON object and a
+// result in an ipython turn (the template's tojson writes a text result as a JSON string).
+Result<std::string> renderLlama3(const std::vector<Message>& messages, const ChatOptions& options) {
   const auto header = [](std::string_view role) {
     return "<|start_header_id|>" + std::string(role) + "<|end_header_id|>\n\n";
   };
+  const bool tools = !options.tools.empty();
   std::string prompt = options.bosText;
   std::size_t first = 0;
   if (!options.variant.systemPreamble.empty()) {
-    prompt += header("system") + options.variant.systemPreamble;
+    prompt += header("system");
+    if (tools) {
+      prompt += "Environment: ipython\n";
+    }
+    prompt += options.variant.systemPreamble;
     if (messages.front().role == "system") {
-      prompt += strip(messages.front().content);
+      prompt += unicode::pythonStrip(messages.front().content);
       first = 1;
     }
     prompt += "<|eot_id|>";
   }
+  if (tools) {
+    if (first == messages.size()) {
+      return Error{"the llama3 chat template puts the tools in the first user message: add one"};
+    }
+    prompt += header("user");
+    prompt +=
+        "Given the following functions, please respond with a JSON for a function call with its "
+        "proper arguments that best answers the given prompt.\n\nRespond in the format "
+        "{\"name\": function name, \"parameters\": dictionary of argument name and its "
+        "value}.Do not use variables.\n\n";
+    for (const auto& tool : options.tools) {
+      prompt += pythonJson(tool, 4) + "\n\n";
+    }
+    prompt += std::string(unicode::pythonStrip(messages[first].content)) + "<|eot_id|>";
+    ++first;
+  }
   for (std::size_t i = first; i < messages.size(); ++i) {
-    prompt += header(messages[i].role);
-    prompt += strip(messages[i].content);
-    prompt += "<|eot_id|>";
+    const Message& message = messages[i];
+    if (message.role == "tool") {
+      prompt += header("ipython") + pythonJson(boost::json::value(message.content)) + "<|eot_id|>";
+    } else if (!message.toolCalls.empty()) {
+      if (message.toolCalls.size() != 1) {
+        return Error{"message " + std::to_string(i + 1) +
+                     " has several tool calls: Llama 3.1 makes one call per message"};
+      }
+      const ToolCall& call = message.toolCalls.front();
+      prompt += header("assistant") + "{\"name\": \"" + call.name +
+                "\", \"parameters\": " + argumentsText(call) + "}<|eot_id|>";
+    } else {
+      prompt += header(message.role);
+      prompt += unicode::pythonStrip(message.content);
+      prompt += "<|eot_id|>";
+    }
   }
   if (options.addGenerationPrompt) {
     prompt += header("assistant");
@@ -229,9 +312,10 @@ Result<std::string> renderLlama2(const std::vector<Message>& messages, const Cha
       content = "<<SYS>>\n" + messages.front().content + "\n<</SYS>>\n\n" + content;
     }
     if (userTurn) {
-      prompt += options.bosText + "[INST] " + std::string(strip(content)) + " [/INST]";
+      prompt +=
+          options.bosText + "[INST] " + std::string(unicode::pythonStrip(content)) + " [/INST]";
     } else {
-      prompt += " " + std::string(strip(content)) + " " + options.eosText;
+      prompt += " " + std::string(unicode::pythonStrip(content)) + " " + options.eosText;
     }
   }
   return prompt;
@@ -295,9 +379,11 @@ ChatVariant detectChatVariant(ChatTemplate chatTemplate, std::string_view source
   switch (chatTemplate) {
     case ChatTemplate::ChatMl:
       variant.defaultSystemPrompt = chatMlDefaultSystemPrompt(source);
+      variant.tools = contains(source, "<tool_call>");
       break;
     case ChatTemplate::Llama3:
       variant.systemPreamble = llama3SystemPreamble(source);
+      variant.tools = !variant.systemPreamble.empty() && contains(source, "ipython");
       break;
     case ChatTemplate::DeepSeekR1:
       variant.openThinking = contains(source, std::string(kDeepSeekAssistant) + "<think>");
@@ -310,7 +396,7 @@ ChatVariant detectChatVariant(ChatTemplate chatTemplate, std::string_view source
 
 Result<std::string> renderChat(ChatTemplate chatTemplate, const std::vector<Message>& messages,
                                const ChatOptions& options) {
-  if (auto error = checkRoles(messages)) {
+  if (auto error = checkRoles(messages, options)) {
     return *error;
   }
   switch (chatTemplate) {

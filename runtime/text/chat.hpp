@@ -5,6 +5,7 @@
 // it with a built-in renderer that produces the same text. An unrecognised template is an
 // error that names the setting that forces a built-in one.
 
+#include <boost/json/array.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -14,9 +15,18 @@
 
 namespace aibox::text {
 
+// A function call an assistant message made (OpenAI's tool_calls entries).
+struct ToolCall {
+  std::string id;
+  std::string name;
+  std::string arguments;  // JSON text, as OpenAI's API carries it
+};
+
 struct Message {
-  std::string role;  // "system", "user", "assistant"
+  std::string role;  // "system", "user", "assistant", "tool"
   std::string content;
+  std::vector<ToolCall> toolCalls;  // assistant: the calls it made
+  std::string toolCallId;           // tool: the call it answers
 };
 
 enum class ChatTemplate {
@@ -50,6 +60,9 @@ struct ChatVariant {
   std::string systemPreamble;
   // DeepSeekR1: the generation prompt ends with "<think>\n", as in the newer template revision.
   bool openThinking = false;
+  // ChatMl and Llama3: the template renders tools, tool calls and tool results (Qwen2.5's
+  // <tool_call> format; Llama 3.1+'s JSON calls in the ipython environment).
+  bool tools = false;
 };
 
 // The variant of `chatTemplate` that `source` (a tokenizer.chat_template) asks for: the default
@@ -62,10 +75,13 @@ struct ChatOptions {
   std::string eosText;
   bool addGenerationPrompt = true;  // end with the assistant's turn opening
   ChatVariant variant;              // from detectChatVariant on the model's template
+  // The request's tools, as OpenAI's API sends them ({"type": "function", "function": {...}}).
+  boost::json::array tools;
 };
 
 // Renders `messages` with `chatTemplate`, byte for byte as the model's Jinja template does for
-// plain system/user/assistant conversations (no tools):
+// plain system/user/assistant conversations, and as Qwen2.5's and Llama 3.1's templates do
+// with tools (see renderToolChat in chat.cpp):
 //  - ChatMl: every message as <|im_start|>role\ncontent<|im_end|>\n, after the variant's default
 //    system message when the first message is not a system one; "<|im_start|>assistant\n".
 //  - Llama3: bosText, then <|start_header_id|>role<|end_header_id|>\n\n content <|eot_id|> per
@@ -77,7 +93,8 @@ struct ChatOptions {
 //  - Llama2: an optional first system message in <<SYS>> inside the first user turn, then
 //    bosText[INST] user [/INST] and " assistant " eosText, contents stripped; user and assistant
 //    must alternate, starting with the user; the template has no generation prompt.
-// Errors: no messages, an unknown role (only system, user and assistant are known), a Llama2
+// Errors: no messages, an unknown role (system, user and assistant are known; tool where the
+// template renders tools), tools or tool calls for a template without tool support, a Llama2
 // conversation that is not a system message then alternating user/assistant turns.
 modelfile::Result<std::string> renderChat(ChatTemplate chatTemplate,
                                           const std::vector<Message>& messages,

@@ -2,6 +2,7 @@
 
 #include <unicode/uchar.h>
 
+#include <algorithm>
 #include <array>
 
 namespace aibox::text::unicode {
@@ -160,6 +161,20 @@ std::string_view byteToUnicode(std::uint8_t byte) {
 int unicodeToByte(char32_t c) {
   const auto& byteOf = byteAlphabet().byteOf;
   return c < byteOf.size() ? byteOf[c] : -1;
+}
+
+std::string_view pythonStrip(std::string_view text) {
+  std::size_t begin = text.size();
+  std::size_t end = 0;
+  for (std::size_t offset = 0; offset < text.size();) {
+    const unicode::Char c = decodeAt(text, offset);
+    if (!isPythonSpace(c.codePoint)) {
+      begin = std::min(begin, offset);
+      end = offset + c.length;
+    }
+    offset += c.length;
+  }
+  return begin < end ? text.substr(begin, end - begin) : std::string_view{};
 }
 
 }  // namespace aibox::text::unicode

@@ -27,6 +27,8 @@ bool isLetter(char32_t c);       // \p{L}
 bool isNumber(char32_t c);       // \p{N}
 bool isWhitespace(char32_t c);   // \s of the tokenizers' regexes: the White_Space property
 bool isPythonSpace(char32_t c);  // what Python's str.strip (and so Jinja's trim) removes
+// Python's str.strip(), which Jinja's trim filter and the templates' .strip() call.
+std::string_view pythonStrip(std::string_view text);
 
 // GPT-2's byte-level alphabet: each byte is written as a printable character ("Ġ" for a space).
 std::string_view byteToUnicode(std::uint8_t byte);  // that character in UTF-8

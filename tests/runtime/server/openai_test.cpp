@@ -60,6 +60,67 @@ TEST(ChatRequest, WrongTypesAndRangesNameTheField) {
   EXPECT_EQ(range.status, 400u);
 }
 
+TEST(ChatRequest, ReadsToolsToolChoiceAndToolMessages) {
+  auto parsed = parseChatRequest(R"({"messages":[{"role":"user","content":"Weather?"},
+    {"role":"assistant","content":null,"tool_calls":[{"id":"call_1","type":"function",
+     "function":{"name":"get_weather","arguments":"{\"city\":\"Oslo\"}"}}]},
+    {"role":"tool","tool_call_id":"call_1","content":"cold"}],
+    "tools":[{"type":"function","function":{"name":"get_weather","parameters":{"type":"object"}}}],
+    "tool_choice":{"type":"function","function":{"name":"get_weather"}}})");
+  ASSERT_TRUE(std::holds_alternative<ChatRequest>(parsed)) << std::get<ApiError>(parsed).message;
+  const auto& request = std::get<ChatRequest>(parsed);
+  ASSERT_EQ(request.tools.size(), 1u);
+  EXPECT_EQ(request.toolChoice, ToolChoice::Named);
+  EXPECT_EQ(request.toolName, "get_weather");
+  ASSERT_EQ(request.messages.size(), 3u);
+  ASSERT_EQ(request.messages[1].toolCalls.size(), 1u);
+  EXPECT_EQ(request.messages[1].toolCalls[0].id, "call_1");
+  EXPECT_EQ(request.messages[1].toolCalls[0].arguments, R"({"city":"Oslo"})");
+  EXPECT_EQ(request.messages[2].role, "tool");
+  EXPECT_EQ(request.messages[2].toolCallId, "call_1");
+
+  const std::string user = R"("messages":[{"role":"user","content":"x"}])";
+  EXPECT_EQ(chatError("{" + user + R"(,"tools":[{"type":"web"}]})").param, "tools[0].type");
+  EXPECT_EQ(chatError("{" + user + R"(,"tools":[{"function":{}}]})").param,
+            "tools[0].function.name");
+  EXPECT_EQ(chatError("{" + user + R"(,"tool_choice":"required"})").param, "tool_choice");
+  EXPECT_EQ(chatError("{" + user + R"(,"functions":[]})").param, "functions");
+  EXPECT_EQ(chatError(R"({"messages":[{"role":"tool","content":"x"}]})").param,
+            "messages[0].tool_call_id");
+  EXPECT_EQ(chatError(R"({"messages":[{"role":"user","content":"x","tool_calls":[]}]})").param,
+            "messages[0].tool_calls");
+  EXPECT_EQ(chatError(R"({"messages":[{"role":"assistant","tool_calls":[{"id":"a"}]}]})").param,
+            "messages[0].tool_calls[0]");
+}
+
+TEST(ChatRequest, AForcedCallIsConstrainedToTheTemplatesFormat) {
+  auto parsed = parseChatRequest(R"({"messages":[{"role":"user","content":"x"}],
+    "tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object",
+      "properties":{"n":{"type":"integer"}},"required":["n"]}}}],
+    "tool_choice":{"type":"function","function":{"name":"f"}}})");
+  ASSERT_TRUE(std::holds_alternative<ChatRequest>(parsed));
+  auto chatMl = toolCallSchema(std::get<ChatRequest>(parsed), text::ChatTemplate::ChatMl);
+  ASSERT_TRUE(std::holds_alternative<std::shared_ptr<const JsonSchema>>(chatMl));
+  auto accepts = [](const std::shared_ptr<const JsonSchema>& schema, std::string_view text) {
+    JsonMatcher matcher(schema);
+    return matcher.feed(text) && matcher.complete();
+  };
+  const auto& framed = std::get<std::shared_ptr<const JsonSchema>>(chatMl);
+  EXPECT_TRUE(
+      accepts(framed, "<tool_call>\n{\"name\": \"f\", \"arguments\": {\"n\": 3}}\n</tool_call>"));
+  EXPECT_FALSE(accepts(framed, "<tool_call>\n{\"name\": \"f\", \"arguments\": {\"n\": 3}}"));
+  EXPECT_FALSE(accepts(framed, "{\"name\": \"f\", \"arguments\": {\"n\": 3}}"));
+  EXPECT_FALSE(accepts(framed, "<tool_call>\n{\"name\": \"g\""));
+  JsonMatcher whole(framed);
+  ASSERT_TRUE(whole.feed("<tool_call>\n{\"name\":\"f\",\"arguments\":{\"n\":1}}\n</tool_call>"));
+  EXPECT_TRUE(whole.finished()) << "nothing may follow the closing tag";
+
+  auto llama = toolCallSchema(std::get<ChatRequest>(parsed), text::ChatTemplate::Llama3);
+  const auto& bare = std::get<std::shared_ptr<const JsonSchema>>(llama);
+  EXPECT_TRUE(accepts(bare, "{\"name\": \"f\", \"parameters\": {\"n\": 3}}"));
+  EXPECT_FALSE(accepts(bare, "{\"name\": \"f\", \"arguments\": {\"n\": 3}}"));
+}
+
 TEST(CompletionRequest, PromptAsTextOrTokens) {
   auto text = parseCompletionRequest(R"({"prompt":["one"],"logprobs":2,"echo":false})");
   ASSERT_TRUE(std::holds_alternative<CompletionRequest>(text));

@@ -6,6 +6,7 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <csignal>
+#include <cstring>
 #include <future>
 #include <random>
 #include <thread>
@@ -357,7 +358,8 @@ TEST_P(Serve, BadRequestsAre400NamingTheField) {
   expectError(with("stop", json::array{1, 2}), 400, "stop");
   expectError(with("logit_bias", {{"x", 1}}), 400, "logit_bias");
   expectError(with("top_logprobs", 3), 400, "top_logprobs");
-  expectError(with("tools", json::array{}), 400, "tools");
+  expectError(with("tools", "get_weather"), 400, "tools");
+  expectError(with("tool_choice", "always"), 400, "tool_choice");
   expectError(with("response_format", {{"type", "xml"}}), 400, "response_format");
   expectError(with("messages", json::array{}), 400, "messages");
   expectError(with("messages", json::array{json::object{{"role", "robot"}, {"content", "x"}}}), 400,
@@ -411,6 +413,252 @@ TEST_P(Serve, StopStringsAreNeverShown) {
   std::string cut(body.at("choices").at(0).at("text").as_string());
   EXPECT_EQ(cut, text.substr(0, text.find(stop))) << "stop '" << stop << "'";
   EXPECT_EQ(body.at("choices").at(0).at("finish_reason").as_string(), "stop");
+}
+
+json::array weatherTools() {
+  return json::parse(R"([
+    {"type": "function", "function": {"name": "get_weather", "description": "Today's weather",
+     "parameters": {"type": "object", "properties": {"city": {"type": "string", "maxLength": 10},
+      "days": {"type": "integer"}}, "required": ["city", "days"], "additionalProperties": false}}},
+    {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object"}}}])")
+      .as_array();
+}
+
+// The tool calls of one answer, from the message or from the stream's deltas (joined by index,
+// as the OpenAI clients join them).
+json::array streamedCalls(const Stream& stream) {
+  json::array calls;
+  for (const auto& chunk : stream.chunks) {
+    for (const auto& choice : chunk.at("choices").as_array()) {
+      const auto* delta = choice.as_object().if_contains("delta");
+      const auto* parts = delta != nullptr ? delta->as_object().if_contains("tool_calls") : nullptr;
+      for (const auto& part : parts != nullptr ? parts->as_array() : json::array{}) {
+        auto index = static_cast<std::size_t>(part.at("index").as_int64());
+        if (index == calls.size()) {
+          calls.push_back(json::object{{"id", part.at("id")},
+                                       {"type", part.at("type")},
+                                       {"function", {{"name", ""}, {"arguments", ""}}}});
+        }
+        auto& function = calls.at(index).at("function").as_object();
+        const auto& given = part.at("function").as_object();
+        if (const auto* name = given.if_contains("name")) {
+          function["name"] =
+              std::string(function["name"].as_string()) + std::string(name->as_string());
+        }
+        if (const auto* arguments = given.if_contains("arguments")) {
+          function["arguments"] =
+              std::string(function["arguments"].as_string()) + std::string(arguments->as_string());
+        }
+      }
+    }
+  }
+  return calls;
+}
+
+TEST_P(Serve, ToolCallsRoundTripThroughTheTemplate) {
+  RuntimeServer server(args());
+  const auto tools = weatherTools();
+  const auto& parameters = tools.at(0).at("function").at("parameters");
+  auto body = chat("What is the weather in Paris?", 200);
+  const auto plainPrompt = parse(post(server, "/v1/chat/completions", body).body)
+                               .at("usage")
+                               .at("prompt_tokens")
+                               .as_int64();
+  body["tools"] = tools;
+  body["tool_choice"] = {{"type", "function"}, {"function", {{"name", "get_weather"}}}};
+  auto reply = post(server, "/v1/chat/completions", body);
+  ASSERT_EQ(reply.status, 200) << reply.body;
+  auto answer = parse(reply.body);
+  EXPECT_GT(answer.at("usage").at("prompt_tokens").as_int64(), plainPrompt + 50)
+      << "the tools are rendered into the prompt";
+  const auto& choice = answer.at("choices").at(0).as_object();
+  EXPECT_EQ(choice.at("finish_reason"), "tool_calls") << reply.body;
+  const auto& message = choice.at("message").as_object();
+  EXPECT_TRUE(message.at("content").is_null()) << reply.body;
+  ASSERT_EQ(message.at("tool_calls").as_array().size(), 1u) << reply.body;
+  const auto& call = message.at("tool_calls").at(0).as_object();
+  EXPECT_TRUE(call.at("id").as_string().starts_with("call_"));
+  EXPECT_EQ(call.at("type"), "function");
+  EXPECT_EQ(call.at("function").at("name"), "get_weather");
+  auto arguments = json::parse(call.at("function").at("arguments").as_string());
+  EXPECT_TRUE(valid(arguments, parameters)) << reply.body;
+
+  // Streamed: the same call in delta.tool_calls, finish_reason "tool_calls".
+  body["stream"] = true;
+  auto streamed = parseStream(post(server, "/v1/chat/completions", body).body);
+  EXPECT_TRUE(streamed.done);
+  EXPECT_EQ(streamed.text, "");
+  auto calls = streamedCalls(streamed);
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(calls.at(0).at("function"), call.at("function"));
+  EXPECT_EQ(streamed.chunks.back().at("choices").at(0).at("finish_reason"), "tool_calls");
+  body.erase("stream");
+
+  // The call and its result go back: the conversation renders and the model answers.
+  auto& messages = body["messages"].as_array();
+  messages.push_back({{"role", "assistant"}, {"content", nullptr}, {"tool_calls", {call}}});
+  messages.push_back(
+      {{"role", "tool"}, {"tool_call_id", call.at("id")}, {"content", R"({"temp": 21})"}});
+  body["tool_choice"] = "none";
+  body["max_tokens"] = 8;
+  auto next = post(server, "/v1/chat/completions", body);
+  ASSERT_EQ(next.status, 200) << next.body;
+  const auto nextBody = parse(next.body);
+  const auto& after = nextBody.at("choices").at(0).as_object();
+  EXPECT_NE(after.at("finish_reason"), "tool_calls");
+  EXPECT_FALSE(after.at("message").as_object().contains("tool_calls"));
+  EXPECT_GT(nextBody.at("usage").at("prompt_tokens").as_int64(),
+            answer.at("usage").at("prompt_tokens").as_int64());
+
+  // "required": a call (with one tool, to it, its parameters followed).
+  messages.resize(1);
+  body["tools"] = json::array{tools.at(0)};
+  body["tool_choice"] = "required";
+  body["max_tokens"] = 200;
+  reply = post(server, "/v1/chat/completions", body);
+  ASSERT_EQ(reply.status, 200) << reply.body;
+  const auto requiredBody = parse(reply.body);
+  const auto& required = requiredBody.at("choices").at(0).at("message").at("tool_calls");
+  ASSERT_EQ(required.as_array().size(), 1u) << reply.body;
+  EXPECT_EQ(required.at(0).at("function").at("name"), "get_weather") << reply.body;
+  EXPECT_TRUE(
+      valid(json::parse(required.at(0).at("function").at("arguments").as_string()), parameters))
+      << reply.body;
+
+  // Bad tools name the field.
+  body["tool_choice"] = {{"type", "function"}, {"function", {{"name", "nope"}}}};
+  reply = post(server, "/v1/chat/completions", body);
+  EXPECT_EQ(reply.status, 400);
+  EXPECT_EQ(parse(reply.body).at("error").at("param"), "tool_choice");
+  body["tool_choice"] = "auto";
+  body["tools"] = json::array{{{"type", "function"}, {"function", {{"name", "bad name"}}}}};
+  reply = post(server, "/v1/chat/completions", body);
+  EXPECT_EQ(reply.status, 400);
+  EXPECT_EQ(parse(reply.body).at("error").at("param"), "tools[0].function.name");
+}
+
+TEST(ServeTools, AFamilyWithoutToolSupportAnswers400) {
+  RuntimeServer server(
+      {"--model", Models::path("qwen2"), "--served-name", "m", "--chat-template", "deepseek-r1"});
+  auto body = chat("Weather?", 4);
+  body["tools"] = weatherTools();
+  auto reply = post(server, "/v1/chat/completions", body);
+  EXPECT_EQ(reply.status, 400) << reply.body;
+  EXPECT_EQ(parse(reply.body).at("error").at("param"), "tools");
+  EXPECT_NE(reply.body.find("does not render tools"), std::string::npos) << reply.body;
+}
+
+// The floats of an OpenAI base64 embedding (little-endian float32).
+std::vector<float> fromBase64(const std::string& text) {
+  static const std::string kAlphabet =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string bytes;
+  std::uint32_t bits = 0;
+  int count = 0;
+  for (char c : text) {
+    if (c == '=') {
+      break;
+    }
+    bits = (bits << 6) | static_cast<std::uint32_t>(kAlphabet.find(c));
+    if (++count == 4) {
+      bytes += static_cast<char>(bits >> 16);
+      bytes += static_cast<char>(bits >> 8);
+      bytes += static_cast<char>(bits);
+      bits = 0;
+      count = 0;
+    }
+  }
+  if (count == 3) {
+    bytes += static_cast<char>(bits >> 10);
+    bytes += static_cast<char>(bits >> 2);
+  } else if (count == 2) {
+    bytes += static_cast<char>(bits >> 4);
+  }
+  std::vector<float> out(bytes.size() / sizeof(float));
+  std::memcpy(out.data(), bytes.data(), out.size() * sizeof(float));
+  return out;
+}
+
+std::vector<float> floats(const json::value& embedding) {
+  std::vector<float> out;
+  for (const auto& v : embedding.as_array()) {
+    out.push_back(static_cast<float>(v.to_number<double>()));
+  }
+  return out;
+}
+
+TEST(ServeEmbeddings, PooledModelsAnswerEmbeddingsAsOpenAiDoes) {
+  TempDir dir;
+  auto make = [&dir](const std::string& arch, const std::string& pooling) {
+    auto path = (dir.path() / (arch + "-" + pooling + ".gguf")).string();
+    auto made = run({AIBOX_RUNTIME_BIN, "make-test-model", "--arch", arch, "--type", "f16",
+                     "--layers", "2", "--dim", "64", "--ff", "128", "--pooling", pooling, path});
+    EXPECT_EQ(made.exitCode, 0) << made.err;
+    return path;
+  };
+  for (const auto& [arch, pooling] : std::vector<std::pair<std::string, std::string>>{
+           {"qwen2", "last"}, {"llama", "mean"}, {"llama", "cls"}}) {
+    SCOPED_TRACE(arch + " " + pooling);
+    RuntimeServer server({"--model", make(arch, pooling), "--served-name", "m", "--parallel", "4"});
+    const json::array inputs{"The box runs models", "盒子里的模型", "The box runs"};
+    auto reply = post(server, "/v1/embeddings", {{"model", "m"}, {"input", inputs}});
+    ASSERT_EQ(reply.status, 200) << reply.body;
+    auto body = parse(reply.body);
+    EXPECT_EQ(body.at("object"), "list");
+    EXPECT_EQ(body.at("model"), "m");
+    const auto& data = body.at("data").as_array();
+    ASSERT_EQ(data.size(), 3u);
+    std::vector<std::vector<float>> vectors;
+    for (std::size_t i = 0; i < data.size(); ++i) {
+      EXPECT_EQ(data[i].at("object"), "embedding");
+      EXPECT_EQ(data[i].at("index").as_int64(), static_cast<std::int64_t>(i));
+      vectors.push_back(floats(data[i].at("embedding")));
+      ASSERT_EQ(vectors.back().size(), 64u);
+      double norm = 0;
+      for (float v : vectors.back()) {
+        norm += static_cast<double>(v) * v;
+      }
+      EXPECT_NEAR(norm, 1.0, 1e-4) << "embeddings are L2-normalised";
+    }
+    EXPECT_GT(body.at("usage").at("prompt_tokens").as_int64(), 3);
+    if (pooling == "cls") {
+      // A causal model's first position sees only the first token (BOS here): the same for all.
+      EXPECT_EQ(vectors[0], vectors[1]);
+    } else {
+      EXPECT_NE(vectors[0], vectors[1]);
+      EXPECT_NE(vectors[0], vectors[2]) << "the pooling covers the whole input";
+    }
+    // One input alone, and in base64, gives the same vector as in the batch.
+    auto alone =
+        post(server, "/v1/embeddings", {{"input", inputs[2]}, {"encoding_format", "base64"}});
+    ASSERT_EQ(alone.status, 200) << alone.body;
+    auto decoded =
+        fromBase64(std::string(parse(alone.body).at("data").at(0).at("embedding").as_string()));
+    ASSERT_EQ(decoded.size(), 64u);
+    for (std::size_t k = 0; k < decoded.size(); ++k) {
+      EXPECT_NEAR(decoded[k], vectors[2][k], 1e-6);
+    }
+    // Token ids are an input too.
+    auto ids = post(server, "/tokenize", {{"prompt", "The box runs"}});
+    auto byIds = post(server, "/v1/embeddings", {{"input", parse(ids.body).at("tokens")}});
+    ASSERT_EQ(byIds.status, 200) << byIds.body;
+    auto viaIds = floats(parse(byIds.body).at("data").at(0).at("embedding"));
+    for (std::size_t k = 0; k < viaIds.size(); ++k) {
+      EXPECT_NEAR(viaIds[k], vectors[2][k], 1e-6);
+    }
+    auto bad = post(server, "/v1/embeddings", {{"input", json::array{"a", 3}}});
+    EXPECT_EQ(bad.status, 400);
+    EXPECT_EQ(parse(bad.body).at("error").at("param"), "input");
+    bad = post(server, "/v1/embeddings", {{"input", "a"}, {"dimensions", 32}});
+    EXPECT_EQ(bad.status, 400);
+    EXPECT_EQ(parse(bad.body).at("error").at("param"), "dimensions");
+    bad = post(server, "/v1/embeddings", {{"input", "a"}, {"encoding_format", "int8"}});
+    EXPECT_EQ(parse(bad.body).at("error").at("param"), "encoding_format");
+  }
+  RuntimeServer chatModel({"--model", Models::path("llama"), "--served-name", "m"});
+  auto refused = post(chatModel, "/v1/embeddings", {{"input", "a"}});
+  EXPECT_EQ(refused.status, 400);
+  EXPECT_EQ(parse(refused.body).at("error").at("code"), "model_not_embedding") << refused.body;
 }
 
 TEST(ServeToken, EveryRouteButHealthNeedsTheBearerToken) {

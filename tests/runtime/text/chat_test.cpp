@@ -5,7 +5,10 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/json/parse.hpp>
 #include <variant>
+
+#include "runtime/text/tool_calls.hpp"
 
 namespace aibox::text {
 namespace {
@@ -51,6 +54,132 @@ std::string render(ChatTemplate chatTemplate, std::string_view source,
     return "error: " + error->message;
   }
   return std::get<std::string>(prompt);
+}
+
+std::string renderWith(ChatTemplate chatTemplate, const std::vector<Message>& messages,
+                       const ChatOptions& options) {
+  auto prompt = renderChat(chatTemplate, messages, options);
+  if (const auto* error = std::get_if<modelfile::Error>(&prompt)) {
+    return "error: " + error->message;
+  }
+  return std::get<std::string>(prompt);
+}
+
+// The Qwen2.5 and Llama 3.1 tool formats, against what Jinja (Python's jinja2 with HF's tojson)
+// renders from the generated models' templates, which carry those formats.
+ChatOptions toolOptions(ChatTemplate family) {
+  ChatOptions options;
+  options.bosText = "<|begin_of_text|>";
+  options.variant.tools = true;
+  if (family == ChatTemplate::Llama3) {
+    options.variant.systemPreamble =
+        "Cutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024\n\n";
+  }
+  options.tools = boost::json::parse(
+                      R"([{"type": "function", "function": {"name": "get_weather", "description":
+                      "The weather in a city", "parameters": {"type": "object", "properties":
+                      {"city": {"type": "string"}, "days": {"type": "integer"}}, "required":
+                      ["city"]}}}, {"type": "function", "function": {"name": "get_time",
+                      "parameters": {"type": "object", "properties": {}}}}])")
+                      .as_array();
+  return options;
+}
+
+std::vector<Message> toolConversation() {
+  return {{.role = "system", .content = "Be brief."},
+          {.role = "user", .content = "Weather in Paris?"},
+          {.role = "assistant",
+           .toolCalls = {{.id = "call_1",
+                          .name = "get_weather",
+                          .arguments = R"({"city":"Paris","days":2})"}}},
+          {.role = "tool", .content = R"({"temp": 21.5})", .toolCallId = "call_1"},
+          {.role = "tool", .content = "sunny", .toolCallId = "call_2"}};
+}
+
+TEST(ChatTemplateTest, ChatMlWithToolsAsQwen25Writes) {
+  auto options = toolOptions(ChatTemplate::ChatMl);
+  auto messages = toolConversation();
+  EXPECT_EQ(
+      renderWith(ChatTemplate::ChatMl, messages, options),
+      "<|im_start|>system\nBe brief.\n\n# Tools\n\nYou may call one or more functions to assist "
+      "with the user query.\n\nYou are provided with function signatures within <tools></tools> "
+      "XML tags:\n<tools>\n{\"type\": \"function\", \"function\": {\"name\": \"get_weather\", "
+      "\"description\": \"The weather in a city\", \"parameters\": {\"type\": \"object\", "
+      "\"properties\": {\"city\": {\"type\": \"string\"}, \"days\": {\"type\": \"integer\"}}, "
+      "\"required\": [\"city\"]}}}\n{\"type\": \"function\", \"function\": {\"name\": "
+      "\"get_time\", \"parameters\": {\"type\": \"object\", \"properties\": {}}}}\n</tools>\n\nFor "
+      "each function call, return a json object with function name and arguments within "
+      "<tool_call></tool_call> XML tags:\n<tool_call>\n{\"name\": <function-name>, \"arguments\": "
+      "<args-json-object>}\n</tool_call><|im_end|>\n<|im_start|>user\nWeather in "
+      "Paris?<|im_end|>\n<|im_start|>assistant\n<tool_call>\n{\"name\": \"get_weather\", "
+      "\"arguments\": {\"city\": \"Paris\", \"days\": "
+      "2}}\n</tool_call><|im_end|>\n<|im_start|>user\n<tool_response>\n{\"temp\": "
+      "21.5}\n</tool_response>\n<tool_response>\nsunny\n</"
+      "tool_response><|im_end|>\n<|im_start|>assistant\n");
+  EXPECT_EQ(
+      renderWith(ChatTemplate::ChatMl, {messages[0], messages[1]}, options),
+      "<|im_start|>system\nBe brief.\n\n# Tools\n\nYou may call one or more functions to assist "
+      "with the user query.\n\nYou are provided with function signatures within <tools></tools> "
+      "XML tags:\n<tools>\n{\"type\": \"function\", \"function\": {\"name\": \"get_weather\", "
+      "\"description\": \"The weather in a city\", \"parameters\": {\"type\": \"object\", "
+      "\"properties\": {\"city\": {\"type\": \"string\"}, \"days\": {\"type\": \"integer\"}}, "
+      "\"required\": [\"city\"]}}}\n{\"type\": \"function\", \"function\": {\"name\": "
+      "\"get_time\", \"parameters\": {\"type\": \"object\", \"properties\": {}}}}\n</tools>\n\nFor "
+      "each function call, return a json object with function name and arguments within "
+      "<tool_call></tool_call> XML tags:\n<tool_call>\n{\"name\": <function-name>, \"arguments\": "
+      "<args-json-object>}\n</tool_call><|im_end|>\n<|im_start|>user\nWeather in "
+      "Paris?<|im_end|>\n<|im_start|>assistant\n");
+  options.tools.clear();  // the calls and results of a conversation render without tools too
+  EXPECT_EQ(renderWith(ChatTemplate::ChatMl, messages, options),
+            "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nWeather in "
+            "Paris?<|im_end|>\n<|im_start|>assistant\n<tool_call>\n{\"name\": \"get_weather\", "
+            "\"arguments\": {\"city\": \"Paris\", \"days\": "
+            "2}}\n</tool_call><|im_end|>\n<|im_start|>user\n<tool_response>\n{\"temp\": "
+            "21.5}\n</tool_response>\n<tool_response>\nsunny\n</"
+            "tool_response><|im_end|>\n<|im_start|>assistant\n");
+}
+
+TEST(ChatTemplateTest, Llama3WithToolsAsLlama31Writes) {
+  auto options = toolOptions(ChatTemplate::Llama3);
+  auto messages = toolConversation();
+  messages.pop_back();
+  EXPECT_EQ(renderWith(ChatTemplate::Llama3, messages, options),
+            "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nEnvironment: "
+            "ipython\nCutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024\n\nBe "
+            "brief.<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nGiven the following "
+            "functions, please respond with a JSON for a function call with its proper arguments "
+            "that best answers the given prompt.\n\nRespond in the format {\"name\": function "
+            "name, \"parameters\": dictionary of argument name and its value}.Do not use "
+            "variables.\n\n{\n    \"type\": \"function\",\n    \"function\": {\n        \"name\": "
+            "\"get_weather\",\n        \"description\": \"The weather in a city\",\n        "
+            "\"parameters\": {\n            \"type\": \"object\",\n            \"properties\": {\n "
+            "               \"city\": {\n                    \"type\": \"string\"\n                "
+            "},\n                \"days\": {\n                    \"type\": \"integer\"\n          "
+            "      }\n            },\n            \"required\": [\n                \"city\"\n      "
+            "      ]\n        }\n    }\n}\n\n{\n    \"type\": \"function\",\n    \"function\": {\n "
+            "       \"name\": \"get_time\",\n        \"parameters\": {\n            \"type\": "
+            "\"object\",\n            \"properties\": {}\n        }\n    }\n}\n\nWeather in "
+            "Paris?<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n{\"name\": "
+            "\"get_weather\", \"parameters\": {\"city\": \"Paris\", \"days\": "
+            "2}}<|eot_id|><|start_header_id|>ipython<|end_header_id|>\n\n\"{\\\"temp\\\": "
+            "21.5}\"<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n");
+  EXPECT_EQ(renderWith(ChatTemplate::Llama3, {messages[0], messages[1]}, options),
+            "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nEnvironment: "
+            "ipython\nCutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024\n\nBe "
+            "brief.<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nGiven the following "
+            "functions, please respond with a JSON for a function call with its proper arguments "
+            "that best answers the given prompt.\n\nRespond in the format {\"name\": function "
+            "name, \"parameters\": dictionary of argument name and its value}.Do not use "
+            "variables.\n\n{\n    \"type\": \"function\",\n    \"function\": {\n        \"name\": "
+            "\"get_weather\",\n        \"description\": \"The weather in a city\",\n        "
+            "\"parameters\": {\n            \"type\": \"object\",\n            \"properties\": {\n "
+            "               \"city\": {\n                    \"type\": \"string\"\n                "
+            "},\n                \"days\": {\n                    \"type\": \"integer\"\n          "
+            "      }\n            },\n            \"required\": [\n                \"city\"\n      "
+            "      ]\n        }\n    }\n}\n\n{\n    \"type\": \"function\",\n    \"function\": {\n "
+            "       \"name\": \"get_time\",\n        \"parameters\": {\n            \"type\": "
+            "\"object\",\n            \"properties\": {}\n        }\n    }\n}\n\nWeather in "
+            "Paris?<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n");
 }
 
 std::string errorOf(const modelfile::Result<ChatTemplate>& result) {
@@ -190,9 +319,93 @@ TEST(ChatTemplateTest, BadConversationsAreErrors) {
                                   ChatTemplate::DeepSeekR1, ChatTemplate::Llama2}) {
     EXPECT_EQ(render(chatTemplate, "", {}), "error: the conversation has no messages");
     EXPECT_EQ(render(chatTemplate, "", {{"user", "a"}, {"tool", "b"}}),
-              "error: message 2 has the role 'tool': the built-in chat templates know system, "
+              "error: message 2 has the role 'tool': the model's chat template knows system, "
               "user and assistant");
   }
+}
+
+TEST(ChatTemplateTest, ToolSupportComesFromTheTemplate) {
+  EXPECT_TRUE(detectChatVariant(ChatTemplate::ChatMl, "<|im_start|><tool_call>").tools);
+  EXPECT_FALSE(detectChatVariant(ChatTemplate::ChatMl, kQwen2Source).tools);
+  EXPECT_FALSE(detectChatVariant(ChatTemplate::Llama3, kLlama30Source).tools);
+  EXPECT_TRUE(
+      detectChatVariant(ChatTemplate::Llama3, std::string(kLlama31Source) + "ipython").tools);
+  auto options = toolOptions(ChatTemplate::ChatMl);
+  options.variant.tools = false;
+  EXPECT_NE(renderWith(ChatTemplate::ChatMl, {{.role = "user", .content = "a"}}, options)
+                .find("does not render tools"),
+            std::string::npos);
+  options = toolOptions(ChatTemplate::Llama3);
+  auto twoCalls = toolConversation()[2];
+  twoCalls.toolCalls.push_back(twoCalls.toolCalls.front());
+  EXPECT_NE(renderWith(ChatTemplate::Llama3, {toolConversation()[1], twoCalls}, options)
+                .find("several tool calls"),
+            std::string::npos);
+}
+
+TEST(ToolCallsTest, PythonJsonWritesWhatJsonDumpsWrites) {
+  auto value = boost::json::parse(
+      R"({"a": [1, 2.5, 1e20, 0.0001, 1e-5, -3.0, 123456789012345678.0], "b": "é\"\n\u0001",
+          "c": {}, "d": [], "e": null, "f": true})");
+  EXPECT_EQ(pythonJson(value),
+            "{\"a\": [1, 2.5, 1e+20, 0.0001, 1e-05, -3.0, 1.2345678901234568e+17], \"b\": "
+            "\"é\\\"\\n\\u0001\", \"c\": {}, \"d\": [], \"e\": null, \"f\": true}");
+  EXPECT_EQ(pythonJson(boost::json::parse(R"({"a": [1, {}], "b": {"c": 2}})"), 2),
+            "{\n  \"a\": [\n    1,\n    {}\n  ],\n  \"b\": {\n    \"c\": 2\n  }\n}");
+}
+
+TEST(ToolCallsTest, ChatMlCallsAreReadFromTheirTags) {
+  auto parsed = parseToolCalls(
+      ChatTemplate::ChatMl,
+      "Let me look.\n<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": "
+      "\"Paris\"}}\n</tool_call>\n<tool_call>\n{\"name\": \"get_time\", \"arguments\": "
+      "{}}\n</tool_call>");
+  EXPECT_EQ(parsed.content, "Let me look.");
+  ASSERT_EQ(parsed.calls.size(), 2u);
+  EXPECT_EQ(parsed.calls[0].name, "get_weather");
+  EXPECT_EQ(parsed.calls[0].arguments, R"({"city":"Paris"})");
+  EXPECT_EQ(parsed.calls[1].arguments, "{}");
+  // A call cut short, or one that is not JSON, stays text.
+  parsed = parseToolCalls(ChatTemplate::ChatMl, "<tool_call>\n{\"name\": \"get_");
+  EXPECT_TRUE(parsed.calls.empty());
+  EXPECT_EQ(parsed.content, "<tool_call>\n{\"name\": \"get_");
+  EXPECT_TRUE(parseToolCalls(ChatTemplate::ChatMl, "{\"name\": \"x\"}").calls.empty());
+}
+
+TEST(ToolCallsTest, Llama3CallsAreTheWholeAnswer) {
+  auto parsed = parseToolCalls(ChatTemplate::Llama3,
+                               " {\"name\": \"get_weather\", \"parameters\": {\"city\": "
+                               "\"Paris\", \"days\": 2}} ");
+  ASSERT_EQ(parsed.calls.size(), 1u);
+  EXPECT_EQ(parsed.calls[0].name, "get_weather");
+  EXPECT_EQ(parsed.calls[0].arguments, R"({"city":"Paris","days":2})");
+  EXPECT_EQ(parsed.content, "");
+  parsed = parseToolCalls(ChatTemplate::Llama3, "It is {\"name\": \"x\"}");
+  EXPECT_TRUE(parsed.calls.empty());
+  EXPECT_EQ(parsed.content, "It is {\"name\": \"x\"}");
+}
+
+TEST(ToolCallsTest, TheGateStreamsTextAndHoldsBackCalls) {
+  ToolCallGate chatMl(ChatTemplate::ChatMl);
+  EXPECT_EQ(chatMl.push("Hello <tool"), "Hello ");
+  EXPECT_EQ(chatMl.push("s> and <"), "<tools> and ");
+  EXPECT_EQ(chatMl.push("tool_call>\n{\"name\": \"f\", "), "");
+  EXPECT_EQ(chatMl.push("\"arguments\": {}}\n</tool_call>"), "");
+  auto rest = chatMl.finish();
+  EXPECT_EQ(rest.content, "");
+  ASSERT_EQ(rest.calls.size(), 1u);
+  EXPECT_EQ(rest.calls[0].name, "f");
+
+  ToolCallGate llama(ChatTemplate::Llama3);
+  EXPECT_EQ(llama.push("  "), "");
+  EXPECT_EQ(llama.push("{\"name\": \"f\", \"parameters\": {\"a\": 1}}"), "");
+  rest = llama.finish();
+  ASSERT_EQ(rest.calls.size(), 1u);
+  EXPECT_EQ(rest.calls[0].arguments, R"({"a":1})");
+  ToolCallGate text(ChatTemplate::Llama3);
+  EXPECT_EQ(text.push(" Hi"), " Hi");
+  EXPECT_EQ(text.push(" {there}"), " {there}");
+  EXPECT_EQ(text.finish().content, "");
 }
 
 TEST(ChatTemplateTest, ChoosingPrefersTheForcedName) {
