@@ -16,6 +16,12 @@ webui_tests=tests/webui
 if [ ! "$webui_tests/node_modules/.package-lock.json" -nt "$webui_tests/package-lock.json" ]; then
   npm ci --prefix "$webui_tests" --no-audit --no-fund
 fi
+# node-llama-cpp for the agreement test: its CPU build only (the GPU builds are optional
+# packages; the CPU one is a direct dependency).
+llamacpp_tests=tests/runtime/llamacpp
+if [ ! "$llamacpp_tests/node_modules/.package-lock.json" -nt "$llamacpp_tests/package-lock.json" ]; then
+  npm ci --prefix "$llamacpp_tests" --omit=optional --no-audit --no-fund
+fi
 ctest --preset ci -j "$(nproc)" "$@"
 
 fuzz_seconds=${FUZZ_SECONDS:-60}

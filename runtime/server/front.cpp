@@ -162,7 +162,10 @@ boost::json::array toolCallsJson(const std::vector<text::ToolCall>& calls, bool 
 
 // A token's text as valid UTF-8 (a token may hold part of a character: U+FFFD stands for it;
 // the chat shape's "bytes" keep the exact bytes).
-std::string tokenText(const text::Tokenizer& tokenizer, Token token) {
+std::string tokenText(const text::Tokenizer& tokenizer, Token token, bool asId = false) {
+  if (asId) {
+    return "token_id:" + std::to_string(token);
+  }
   engine::Utf8Joiner joiner;
   auto text = joiner.push(tokenizer.piece(token, true));
   return text + joiner.flush();
@@ -170,14 +173,14 @@ std::string tokenText(const text::Tokenizer& tokenizer, Token token) {
 
 // One token's log-probabilities, in the chat shape ({"token","logprob","bytes","top_logprobs"}).
 boost::json::object chatLogprob(const text::Tokenizer& tokenizer, const TokenChoice& choice,
-                                const std::vector<TokenChoice>& top) {
-  auto entry = [&tokenizer](const TokenChoice& c) {
+                                const std::vector<TokenChoice>& top, bool asIds) {
+  auto entry = [&tokenizer, asIds](const TokenChoice& c) {
     boost::json::array bytes;
     for (unsigned char b : tokenizer.piece(c.token, true)) {
       bytes.push_back(b);
     }
     return boost::json::object{
-        {"token", tokenText(tokenizer, c.token)}, {"logprob", c.logprob}, {"bytes", bytes}};
+        {"token", tokenText(tokenizer, c.token, asIds)}, {"logprob", c.logprob}, {"bytes", bytes}};
   };
   auto out = entry(choice);
   boost::json::array alternatives;
@@ -194,6 +197,7 @@ struct Generation {
   bool stream = false;
   bool includeUsage = false;
   bool wantLogprobs = false;
+  bool tokensAsIds = false;
   std::string id;
   std::int64_t created = 0;
   std::string model;
@@ -683,6 +687,7 @@ void Front::start(std::vector<Token> prompt, const GenerationRequest& request, b
   g->stream = request.stream;
   g->includeUsage = request.includeUsage;
   g->wantLogprobs = request.topLogprobs >= 0;
+  g->tokensAsIds = request.tokensAsIds;
   g->id = newId(chat ? "chatcmpl" : "cmpl");
   g->created = unixNow();
   g->model = servedName_;
@@ -728,12 +733,12 @@ void Front::start(std::vector<Token> prompt, const GenerationRequest& request, b
     boost::json::value logprob = nullptr;
     if (g->wantLogprobs && piece.chosen) {
       if (g->chat) {
-        logprob = chatLogprob(*g->tokenizer, *piece.chosen, piece.top);
+        logprob = chatLogprob(*g->tokenizer, *piece.chosen, piece.top, g->tokensAsIds);
       } else {
-        auto text = tokenText(*g->tokenizer, piece.chosen->token);
+        auto text = tokenText(*g->tokenizer, piece.chosen->token, g->tokensAsIds);
         boost::json::object top;
         for (const auto& c : piece.top) {
-          top[tokenText(*g->tokenizer, c.token)] = c.logprob;
+          top[tokenText(*g->tokenizer, c.token, g->tokensAsIds)] = c.logprob;
         }
         g->tokens.push_back(boost::json::string(text));
         g->tokenLogprobs.push_back(piece.chosen->logprob);

@@ -37,7 +37,8 @@ struct GenerationRequest {
   std::optional<std::uint32_t> maxTokens;
   std::vector<std::string> stops;
   std::map<std::int32_t, float> logitBias;
-  int topLogprobs = -1;  // -1: no log-probabilities
+  int topLogprobs = -1;      // -1: no log-probabilities
+  bool tokensAsIds = false;  // vLLM's return_tokens_as_token_ids: logprob tokens as "token_id:N"
   bool stream = false;
   bool includeUsage = false;
   std::string user;
