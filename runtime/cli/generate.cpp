@@ -2,13 +2,16 @@
 
 #include <boost/json/parse.hpp>
 #include <boost/program_options.hpp>
+#include <chrono>
 #include <fstream>
+#include <future>
 #include <iostream>
 #include <random>
 #include <sstream>
+#include <thread>
 
 #include "runtime/cli/commands.hpp"
-#include "runtime/engine/generator.hpp"
+#include "runtime/server/scheduler.hpp"
 #include "runtime/text/chat.hpp"
 
 namespace aibox::runtime {
@@ -73,14 +76,16 @@ std::string optionNames(std::string message) {
 int generateCommand(const std::vector<std::string>& args) {
   po::options_description options(
       "Usage: aibox-runtime generate --model FILE (--prompt TEXT | --chat JSON) [OPTIONS]\n\n"
-      "Streams the generated text to stdout; load and speed figures go to stderr.\n\nOptions");
+      "Streams the generated text to stdout; load and speed figures go to stderr. The request\n"
+      "runs on the same scheduler as `aibox-runtime serve`.\n\nOptions");
   std::string model, prompt, chat, chatTemplate;
   std::vector<std::string> stops;
-  engine::GenerateOptions generate;
+  server::SchedulerOptions schedule{.parallel = 1};
+  std::uint32_t maxTokens = 256;
   unsigned threads = 0;
   std::uint32_t context = 0;
   std::uint64_t seed = 0;
-  auto& sampling = generate.sampling;
+  engine::SamplingParams sampling;
   // clang-format off
   options.add_options()
     ("help,h", "show this help")
@@ -88,7 +93,7 @@ int generateCommand(const std::vector<std::string>& args) {
     ("prompt,p", po::value(&prompt), "plain text to continue (special token texts are honoured)")
     ("chat", po::value(&chat), "messages as JSON, e.g. '[{\"role\":\"user\",\"content\":\"Hi\"}]', or @FILE; rendered with the model's chat template")
     ("chat-template", po::value(&chatTemplate), "force a built-in chat template (chatml, llama3, deepseek-r1, llama2) instead of the model's own")
-    ("max-tokens,n", po::value(&generate.maxTokens)->default_value(256), "stop after this many new tokens")
+    ("max-tokens,n", po::value(&maxTokens)->default_value(256), "stop after this many new tokens")
     ("seed", po::value(&seed), "random seed; the same seed gives the same output (default: random, printed at the end)")
     ("temperature", po::value(&sampling.temperature)->default_value(0.8f, "0.8"), "0 picks the most likely token every time (greedy)")
     ("top-k", po::value(&sampling.topK)->default_value(40), "sample among the K most likely tokens (0: off)")
@@ -101,7 +106,7 @@ int generateCommand(const std::vector<std::string>& args) {
     ("stop", po::value(&stops)->composing(), "stop when this text appears (repeatable); it is not printed")
     ("threads,t", po::value(&threads)->default_value(0), "compute threads (0: one per core)")
     ("context,c", po::value(&context)->default_value(0), "context size in tokens (0: the model's, at most 4096)")
-    ("batch,b", po::value(&generate.batch)->default_value(256), "prompt tokens per forward pass");
+    ("batch,b", po::value(&schedule.stepTokens)->default_value(256), "prompt tokens per forward pass");
   // clang-format on
   auto parsed = parseArguments(args, options);
   if (!parsed) {
@@ -112,7 +117,6 @@ int generateCommand(const std::vector<std::string>& args) {
     std::cerr << "aibox-runtime generate: give either --prompt or --chat\n";
     return kUsageError;
   }
-  generate.stops = stops;
   sampling.seed = vm.count("seed") != 0 ? seed : std::random_device{}();
   if (auto problem = engine::validate(sampling); !problem.empty()) {
     std::cerr << "aibox-runtime generate: " << optionNames(problem) << '\n';
@@ -168,9 +172,15 @@ int generateCommand(const std::vector<std::string>& args) {
               << m.config().trainedContext << " tokens the model was trained for\n";
     return kUsageError;
   }
+  if (tokens.size() + 1 > context) {
+    std::cerr << "aibox-runtime generate: the prompt has " << tokens.size()
+              << " tokens but the context holds " << context
+              << ": shorten the prompt or raise --context\n";
+    return kFailed;
+  }
   auto backend = engine::makeCpuBackend(threads);
-  engine::KvCache cache(m.config(), context);
-  engine::Forward forward(m, *backend);
+  schedule.context = context;
+  server::Scheduler scheduler(m, *backend, schedule);
   double loadSeconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   std::cerr.precision(2);
@@ -180,25 +190,51 @@ int generateCommand(const std::vector<std::string>& args) {
             << (threads == 0 ? std::thread::hardware_concurrency() : threads) << " threads, "
             << kernels::isaName(kernels::activeIsa()) << " kernels, context " << context << '\n';
 
-  bool terminal = ::isatty(STDOUT_FILENO) != 0;
-  auto stats = engine::generate(forward, tokenizer, cache, tokens, generate,
-                                [terminal](std::string_view text) {
-                                  std::cout << text;
-                                  if (terminal) {
-                                    std::cout.flush();
-                                  }
-                                  return static_cast<bool>(std::cout);
-                                });
+  // The scheduler's thread calls back; this one waits for the finish.
+  using Clock = std::chrono::steady_clock;
+  const bool terminal = ::isatty(STDOUT_FILENO) != 0;
+  const auto submitted = Clock::now();
+  std::optional<Clock::time_point> firstToken;
+  std::shared_ptr<server::Ticket> ticket;
+  std::promise<server::Finish> finished;
+  server::Job job;
+  job.prompt = tokens;
+  job.sampling = sampling;
+  job.maxTokens = maxTokens;
+  job.stops = stops;
+  job.onPiece = [&](server::Piece piece) {
+    if (!firstToken) {
+      firstToken = Clock::now();
+    }
+    std::cout << piece.text;
+    if (terminal) {
+      std::cout.flush();
+    }
+    if (!std::cout) {
+      ticket->cancel();  // stdout went away: stop
+    }
+  };
+  job.onFinish = [&finished](const server::Finish& f) { finished.set_value(f); };
+  ticket = scheduler.submit(std::move(job));
+  const auto f = finished.get_future().get();
+  const auto ended = Clock::now();
   std::cout << std::endl;
-  if (auto* error = std::get_if<Error>(&stats)) {
-    std::cerr << "aibox-runtime generate: " << error->message << '\n';
+  if (f.reason == "error") {
+    std::cerr << "aibox-runtime generate: " << f.error << '\n';
     return kFailed;
   }
-  const auto& s = std::get<engine::GenerateStats>(stats);
+  auto seconds = [](Clock::time_point from, Clock::time_point to) {
+    return std::chrono::duration<double>(to - from).count();
+  };
+  const auto first = firstToken.value_or(ended);
+  const double promptRate = static_cast<double>(f.promptTokens) / seconds(submitted, first);
+  const double generateRate =
+      f.completionTokens > 1 ? static_cast<double>(f.completionTokens - 1) / seconds(first, ended)
+                             : 0.0;
   std::cerr.precision(1);
-  std::cerr << "prompt: " << s.promptTokens << " tokens, " << s.promptTokensPerSecond()
-            << " tokens/s; generation: " << s.generatedTokens << " tokens, "
-            << s.generateTokensPerSecond() << " tokens/s; finish: " << s.finishReason << "; seed "
+  std::cerr << "prompt: " << f.promptTokens << " tokens, " << promptRate
+            << " tokens/s; generation: " << f.completionTokens << " tokens, " << generateRate
+            << " tokens/s; finish: " << (f.reason == "cancelled" ? "stop" : f.reason) << "; seed "
             << sampling.seed << '\n';
   return kOk;
 }

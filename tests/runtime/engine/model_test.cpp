@@ -7,7 +7,6 @@
 #include <functional>
 #include <set>
 
-#include "runtime/engine/generator.hpp"
 #include "runtime/engine/test_model.hpp"
 #include "tests/support/files.hpp"
 #include "tests/support/gguf_writer.hpp"
@@ -143,8 +142,8 @@ TEST_F(ModelFiles, APromptLongerThanTheContextNamesBothNumbers) {
   Forward forward(*model, *backend);
   KvCache cache(model->config(), 16);
   std::vector<Token> prompt(20, 5);
-  auto result = generate(forward, model->tokenizer(), cache, prompt, {},
-                         [](std::string_view) { return true; });
+  SequenceInput tooLong{&cache, prompt, true};
+  auto result = forward.run(std::span<const SequenceInput>(&tooLong, 1));
   ASSERT_TRUE(std::holds_alternative<Error>(result));
   EXPECT_NE(std::get<Error>(result).message.find("20 tokens"), std::string::npos);
   EXPECT_NE(std::get<Error>(result).message.find("holds 16"), std::string::npos);
@@ -163,79 +162,6 @@ TEST_F(ModelFiles, APromptLongerThanTheContextNamesBothNumbers) {
   auto run = forward.run(std::span<const SequenceInput>(&input, 1));
   ASSERT_TRUE(std::holds_alternative<Error>(run));
   EXPECT_NE(std::get<Error>(run).message.find("outside the vocabulary"), std::string::npos);
-}
-
-std::string complete(const Model& model, std::uint64_t seed, float temperature, unsigned threads,
-                     GenerateStats* stats = nullptr) {
-  auto backend = makeCpuBackend(threads);
-  Forward forward(model, *backend);
-  KvCache cache(model.config(), 128);
-  GenerateOptions options;
-  options.maxTokens = 24;
-  options.sampling.temperature = temperature;
-  options.sampling.seed = seed;
-  std::string text;
-  auto prompt = model.tokenizer().encode("The box runs models", true, false);
-  auto result =
-      generate(forward, model.tokenizer(), cache, prompt, options, [&text](std::string_view piece) {
-        text += piece;
-        return true;
-      });
-  EXPECT_TRUE(std::holds_alternative<GenerateStats>(result));
-  if (stats != nullptr && std::holds_alternative<GenerateStats>(result)) {
-    *stats = std::get<GenerateStats>(result);
-  }
-  return text;
-}
-
-TEST_F(ModelFiles, GreedyDecodingIsDeterministicAndASeedRepeatsItsSample) {
-  TestModelSpec spec;
-  spec.architecture = "qwen2";
-  auto model = open(write("decode.gguf", spec));
-  GenerateStats stats;
-  std::string greedy = complete(*model, 1, 0.0f, 1, &stats);
-  EXPECT_GT(stats.generatedTokens, 0u);
-  EXPECT_EQ(stats.promptTokens,
-            model->tokenizer().encode("The box runs models", true, false).size());
-  EXPECT_EQ(complete(*model, 2, 0.0f, 3), greedy);  // the seed plays no part at temperature 0
-  std::string sampled = complete(*model, 42, 1.0f, 2);
-  EXPECT_EQ(complete(*model, 42, 1.0f, 1), sampled);
-  std::set<std::string> others;
-  for (std::uint64_t seed = 1; seed <= 4; ++seed) {
-    others.insert(complete(*model, seed, 1.0f, 2));
-  }
-  EXPECT_GT(others.size(), 1u) << "different seeds should give different samples";
-}
-
-TEST_F(ModelFiles, StopStringsAndTheTokenLimitEndGeneration) {
-  auto model = open(write("stop.gguf"));
-  std::string full = complete(*model, 1, 0.0f, 1);
-  ASSERT_GE(full.size(), 4u);
-  auto backend = makeCpuBackend(1);
-  Forward forward(*model, *backend);
-  KvCache cache(model->config(), 128);
-  GenerateOptions options;
-  options.sampling.temperature = 0;
-  options.maxTokens = 24;
-  options.stops = {full.substr(2, 2)};
-  std::string text;
-  auto prompt = model->tokenizer().encode("The box runs models", true, false);
-  auto result = generate(forward, model->tokenizer(), cache, prompt, options,
-                         [&text](std::string_view piece) {
-                           text += piece;
-                           return true;
-                         });
-  ASSERT_TRUE(std::holds_alternative<GenerateStats>(result));
-  EXPECT_EQ(std::get<GenerateStats>(result).finishReason, "stop");
-  EXPECT_EQ(text, full.substr(0, full.find(options.stops[0])));
-
-  options.stops.clear();
-  options.maxTokens = 3;
-  result = generate(forward, model->tokenizer(), cache, prompt, options,
-                    [](std::string_view) { return true; });
-  ASSERT_TRUE(std::holds_alternative<GenerateStats>(result));
-  EXPECT_EQ(std::get<GenerateStats>(result).generatedTokens, 3u);
-  EXPECT_EQ(std::get<GenerateStats>(result).finishReason, "length");
 }
 
 }  // namespace

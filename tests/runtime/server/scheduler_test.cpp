@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <future>
 #include <numeric>
+#include <set>
 
 #include "runtime/engine/test_model.hpp"
 #include "tests/support/files.hpp"
@@ -188,6 +189,54 @@ TEST_F(SchedulerTest, AnF16CacheGivesTheTokensOfAnF32OneOnAShortRun) {
     return submit(s, prompt(3, 30), 8).get().tokens;
   };
   EXPECT_EQ(run(engine::KvType::F16), run(engine::KvType::F32));
+}
+
+// The text of one job (sampled with `sampling`), on a scheduler over a backend of `threads`.
+std::pair<std::string, Finish> complete(const engine::Model& model, engine::SamplingParams sampling,
+                                        unsigned threads, std::vector<std::string> stops = {},
+                                        std::uint32_t maxTokens = 24) {
+  auto backend = engine::makeCpuBackend(threads);
+  Scheduler s(model, *backend, {.parallel = 1, .context = 128});
+  std::string text;
+  std::promise<Finish> done;
+  Job job;
+  job.prompt = model.tokenizer().encode("The box runs models", true, false);
+  job.sampling = sampling;
+  job.maxTokens = maxTokens;
+  job.stops = std::move(stops);
+  job.onPiece = [&text](Piece p) { text += p.text; };
+  job.onFinish = [&done](const Finish& f) { done.set_value(f); };
+  EXPECT_NE(s.submit(std::move(job)), nullptr);
+  auto finish = done.get_future().get();
+  return {text, finish};
+}
+
+TEST_F(SchedulerTest, GreedyIsDeterministicAndASeedRepeatsItsSampleAtAnyThreadCount) {
+  auto [greedy, finish] = complete(*model_, {.temperature = 0, .seed = 1}, 1);
+  EXPECT_GT(finish.completionTokens, 0u);
+  EXPECT_EQ(finish.promptTokens,
+            model_->tokenizer().encode("The box runs models", true, false).size());
+  EXPECT_EQ(complete(*model_, {.temperature = 0, .seed = 2}, 3).first, greedy)
+      << "the seed plays no part at temperature 0";
+  auto sampled = complete(*model_, {.temperature = 1, .seed = 42}, 2).first;
+  EXPECT_EQ(complete(*model_, {.temperature = 1, .seed = 42}, 1).first, sampled);
+  std::set<std::string> others;
+  for (std::uint64_t seed = 1; seed <= 4; ++seed) {
+    others.insert(complete(*model_, {.temperature = 1, .seed = seed}, 2).first);
+  }
+  EXPECT_GT(others.size(), 1u) << "different seeds should give different samples";
+}
+
+TEST_F(SchedulerTest, StopStringsAndTheTokenLimitEndAJob) {
+  auto full = complete(*model_, {.temperature = 0}, 1).first;
+  ASSERT_GE(full.size(), 4u);
+  auto stop = full.substr(2, 2);
+  auto [text, finish] = complete(*model_, {.temperature = 0}, 1, {stop});
+  EXPECT_EQ(finish.reason, "stop");
+  EXPECT_EQ(text, full.substr(0, full.find(stop)));
+  auto limited = complete(*model_, {.temperature = 0}, 1, {}, 3).second;
+  EXPECT_EQ(limited.completionTokens, 3u);
+  EXPECT_EQ(limited.reason, "length");
 }
 
 TEST(BlockManager, SharesPublishedPrefixesEvictsTheLeastRecentlyUsedAndNeverLeaks) {
