@@ -717,6 +717,7 @@ void Front::start(std::vector<Token> prompt, const GenerationRequest& request, b
   job.stops = request.stops;
   job.logitBias = request.logitBias;
   job.topLogprobs = request.topLogprobs;
+  job.ignoreEos = request.ignoreEos;
   job.schema = request.schema;
   job.filter = loaded_.filter;
   job.onPiece = [g](Piece piece) {

@@ -218,6 +218,7 @@ GenerationRequest readGeneration(Fields& f, bool chat) {
     g.topLogprobs = static_cast<int>(*logprobs);
   }
   g.tokensAsIds = f.boolean("return_tokens_as_token_ids").value_or(false);
+  g.ignoreEos = f.boolean("ignore_eos").value_or(false);
   g.stream = f.boolean("stream").value_or(false);
   if (const auto* options = f.get("stream_options")) {
     const auto* usage =

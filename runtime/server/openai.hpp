@@ -39,6 +39,7 @@ struct GenerationRequest {
   std::map<std::int32_t, float> logitBias;
   int topLogprobs = -1;      // -1: no log-probabilities
   bool tokensAsIds = false;  // vLLM's return_tokens_as_token_ids: logprob tokens as "token_id:N"
+  bool ignoreEos = false;    // vLLM's ignore_eos: generate up to max_tokens (benchmarks)
   bool stream = false;
   bool includeUsage = false;
   std::string user;

@@ -63,6 +63,12 @@ Scheduler::Scheduler(const engine::Model& model, engine::Backend& backend, Sched
       pool_(std::make_unique<engine::KvPool>(model.config(), options_.kvBlocks, options_.kvType)),
       blocks_(options_.kvBlocks) {
   stats_.kvBlocks = options_.kvBlocks;
+  const auto& tokenizer = model.tokenizer();
+  for (std::size_t t = 0; t < tokenizer.size(); ++t) {
+    if (tokenizer.isEndOfGeneration(static_cast<Token>(t))) {
+      endTokens_.push_back(static_cast<Token>(t));
+    }
+  }
   thread_ = std::thread([this] { loop(); });
 }
 
@@ -347,6 +353,15 @@ void Scheduler::advance(Sequence& sequence, std::span<const float> rawLogits) {
       }
     }
     logits = biased;
+  }
+  if (job.ignoreEos) {
+    if (biased.empty()) {
+      biased.assign(rawLogits.begin(), rawLogits.end());
+      logits = biased;
+    }
+    for (Token end : endTokens_) {
+      biased[static_cast<std::size_t>(end)] = -INFINITY;
+    }
   }
   if (sequence.matcher) {
     if (biased.empty()) {

@@ -68,7 +68,8 @@ struct Job {
   std::uint32_t maxTokens = 0;  // 0: until the context is full
   std::vector<std::string> stops;
   std::map<Token, float> logitBias;
-  int topLogprobs = -1;  // -1: no log-probabilities; 0..20: the chosen one and this many more
+  int topLogprobs = -1;    // -1: no log-probabilities; 0..20: the chosen one and this many more
+  bool ignoreEos = false;  // never end on an end-of-generation token (benchmarks)
   // Constrained decoding: only tokens that keep the output a prefix of a value of the schema.
   std::shared_ptr<const JsonSchema> schema;
   const TokenFilter* filter = nullptr;  // the model's, needed with a schema
@@ -159,6 +160,7 @@ class Scheduler {
   bool stopping_ = false;
   SchedulerStats stats_;
 
+  std::vector<Token> endTokens_;                    // the vocabulary's end-of-generation tokens
   std::vector<std::unique_ptr<Sequence>> running_;  // the scheduler thread's own
   std::thread thread_;                              // last: started once the rest is set
 };

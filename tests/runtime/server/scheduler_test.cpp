@@ -239,6 +239,29 @@ TEST_F(SchedulerTest, StopStringsAndTheTokenLimitEndAJob) {
   EXPECT_EQ(limited.reason, "length");
 }
 
+TEST_F(SchedulerTest, IgnoreEosGeneratesUpToTheLimitEvenWhenTheEndIsLikeliest) {
+  Scheduler s(*model_, *backend_, {.parallel = 1, .context = 128});
+  auto run = [&s](bool ignoreEos) {
+    std::promise<Finish> done;
+    Job job;
+    job.prompt = prompt(3, 10);
+    job.sampling.temperature = 0;
+    job.maxTokens = 6;
+    job.ignoreEos = ignoreEos;
+    job.logitBias[model_->tokenizer().vocabulary().eos] = 100;  // the end, every time
+    job.onPiece = [](Piece) {};
+    job.onFinish = [&done](const Finish& f) { done.set_value(f); };
+    EXPECT_NE(s.submit(std::move(job)), nullptr);
+    return done.get_future().get();
+  };
+  auto ended = run(false);
+  EXPECT_EQ(ended.reason, "stop");
+  EXPECT_EQ(ended.completionTokens, 0u);
+  auto ignored = run(true);
+  EXPECT_EQ(ignored.reason, "length");
+  EXPECT_EQ(ignored.completionTokens, 6u);
+}
+
 TEST(BlockManager, SharesPublishedPrefixesEvictsTheLeastRecentlyUsedAndNeverLeaks) {
   BlockManager blocks(4);
   std::vector<Token> a(32), b(32);
