@@ -13,6 +13,7 @@
 #include "agent/console/console.hpp"
 #include "agent/events/events.hpp"
 #include "agent/hardware/hardware.hpp"
+#include "agent/license/license.hpp"
 #include "agent/migrations.hpp"
 #include "agent/models/models.hpp"
 #include "agent/security/security.hpp"
@@ -83,6 +84,7 @@ int run(const Settings& settings) {
   std::unique_ptr<hardware::Service> hardware;
   std::unique_ptr<models::Store> store;
   std::unique_ptr<models::Jobs> jobs;
+  std::unique_ptr<license::Service> license;
   console::Files console(settings.webuiDir);
   events::Hub events(io, settings.events);
   std::unique_ptr<events::Feed> feed;
@@ -113,7 +115,28 @@ int run(const Settings& settings) {
     for (const auto& done : store->reconcile(db)) {
       log::info("model store: " + done);
     }
+    auto gpus = [&hardware, nvml = std::find(settings.hardware.sources.begin(),
+                                             settings.hardware.sources.end(),
+                                             "nvml") != settings.hardware.sources.end()]()
+        -> std::optional<std::vector<std::string>> {
+      auto reports = hardware->state().reports();
+      auto report = reports.find("nvml");
+      if (report == reports.end()) {
+        return nvml ? std::nullopt : std::optional(std::vector<std::string>{});
+      }
+      std::vector<std::string> uuids;
+      for (const auto& gpu : report->second->gpus) {
+        if (gpu.present && !gpu.uuid.empty()) {
+          uuids.push_back(gpu.uuid);
+        }
+      }
+      return uuids;
+    };
+    auto highWater = license::Service::storedHighWater(db);
     database = std::make_unique<db::Worker>(std::move(db));
+    license = std::make_unique<license::Service>(io, *database, settings.license,
+                                                 settings.paths.root(), gpus);
+    license->start(highWater);
     security.sessions.onExpired([&database](std::vector<std::string> ids) {
       database->post([ids = std::move(ids)](db::Database& d) { security::deleteSessions(d, ids); });
     });
@@ -128,6 +151,12 @@ int run(const Settings& settings) {
     feed = std::make_unique<events::Feed>(io, events, *jobs);
     store->listen(feed->modelsListener());
     hardware->listen(feed->hardwareListener());
+    license->listen([&events](const license::Status& status, const license::Event& event) {
+      events.publish("license", "license:read",
+                     boost::json::object{{"state", license::stateName(status.evaluation.state)},
+                                         {"type", event.type},
+                                         {"message", event.message}});
+    });
     database->post([&jobs](db::Database& d) { jobs->resumeInterrupted(d); });
     if (!std::filesystem::is_directory(settings.webuiDir)) {
       log::warning("the web console is not served: " + settings.webuiDir.string() +
@@ -135,7 +164,8 @@ int run(const Settings& settings) {
     }
     services = std::make_unique<api::Services>(api::Services{info, *database, metrics, security,
                                                              hardware->state(), hardware->history(),
-                                                             *store, *jobs, console, events});
+                                                             *store, *jobs, console, events,
+                                                             *license});
     api::addRoutes(router, *services);
     hardware->start();
   } catch (const std::exception& e) {
@@ -185,6 +215,7 @@ int run(const Settings& settings) {
   io.run();
   extra.clear();
   hardware->stop();
+  license->stop();
   jobs.reset();  // stops imports in flight; they restart at the next start
   // Finish work in flight in dependency order: hashing posts to the database worker, whose
   // tasks use the services and the session table.

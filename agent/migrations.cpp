@@ -4,6 +4,7 @@
 
 #include "agent/audit/audit.hpp"
 #include "agent/hardware/hardware.hpp"
+#include "agent/license/license.hpp"
 #include "agent/models/models.hpp"
 #include "agent/security/security.hpp"
 
@@ -23,6 +24,7 @@ std::span<const db::Migration> migrations() {
       db::Migration{5, "inference API keys", security::kKeySchema},
       db::Migration{6, "hardware history and events", hardware::kSchema},
       db::Migration{7, "model store", models::kSchema},
+      db::Migration{8, "license clock and events", license::kSchema},
   };
   return kMigrations;
 }

@@ -119,6 +119,10 @@ po::options_description settingsDescription(Settings& s) {
     ("audit.retention_days", po::value(&s.auditRetentionDays)->default_value(s.auditRetentionDays)
         ->notifier(inRange("audit.retention_days", 0, 3650)),
         "audit rows older than this move to compressed monthly archives in /var/lib/aibox/audit")
+    ("license.clock_tolerance_s", po::value(&s.license.clockTolerance)->default_value(s.license.clockTolerance)
+        ->notifier(inRange<std::int64_t>("license.clock_tolerance_s", 60, 7 * 86400)),
+        "how far the clock may fall behind the latest time the box has seen before the license "
+        "counts as expired (a clock set back)")
     ("log.level", po::value<std::string>()->default_value("info")->notifier([&s](const std::string& v) {
         auto level = log::parseLevel(v);
         if (!level) {
@@ -195,6 +199,8 @@ std::optional<Settings> loadSettings(int argc, const char* const* argv) {
                    ? std::filesystem::path(vm["server.webui_dir"].as<std::string>())
                    : s.paths.webuiDir();
   hardware::resolvePaths(vm, s.paths, s.hardware);
+  s.license.file = s.paths.stateDir() / "license/aibox.lic";
+  s.license.clockFile = s.paths.stateDir() / "license/clock";
   if (s.models.caBundle) {
     s.models.caBundle = s.paths.under(s.models.caBundle->string());
   }

@@ -7,6 +7,7 @@
 
 #include "agent/events/events.hpp"
 #include "agent/hardware/hardware.hpp"
+#include "agent/license/license.hpp"
 #include "agent/models/models.hpp"
 #include "agent/security/security.hpp"
 #include "common/config/config.hpp"
@@ -32,6 +33,7 @@ struct Settings {
   int auditRetentionDays = 90;
   hardware::Settings hardware;
   models::Settings models;
+  license::Settings license;
 };
 
 // Reads the command line and the config file. Returns nullopt after printing --help or

@@ -10,6 +10,7 @@
 #include "agent/console/console.hpp"
 #include "agent/events/events.hpp"
 #include "agent/hardware/hardware.hpp"
+#include "agent/license/license.hpp"
 #include "agent/models/models.hpp"
 #include "agent/security/security.hpp"
 #include "common/config/config.hpp"
@@ -43,6 +44,7 @@ struct Services {
   models::Jobs& jobs;
   console::Files& console;
   events::Hub& events;
+  license::Service& license;
 };
 
 // Every route of the agent.
@@ -62,6 +64,10 @@ void addModelRoutes(http::Router& router, Services& services);
 void addJobRoutes(http::Router& router, Services& services);
 void addEventRoutes(http::Router& router, Services& services);
 void addConsoleRoutes(http::Router& router, Services& services);
+void addLicenseRoutes(http::Router& router, Services& services);
+
+// aibox_license_state and the seconds to expiry, for /metrics.
+void renderLicenseMetrics(license::Service& service, std::string& out);
 
 struct LoginRequest {
   std::string username;  // lower-cased

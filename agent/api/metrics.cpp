@@ -4,8 +4,8 @@
 namespace aibox::agent::api {
 namespace {
 
-http::Response handleMetricsGet(const http::Call& /*call*/, const http::HttpMetrics& metrics,
-                                const hardware::State& hardware) {
+http::Response handleMetricsGet(const http::HttpMetrics& metrics, const hardware::State& hardware,
+                                license::Service& license) {
   std::string text;
   text.reserve(8192);
   text += "# HELP aibox_build_info Version and build of the running aibox-agent.\n";
@@ -15,6 +15,7 @@ http::Response handleMetricsGet(const http::Call& /*call*/, const http::HttpMetr
   http::renderProcessMetrics(text);
   metrics.render(text);
   hardware::renderMetrics(hardware.reports(), text);
+  renderLicenseMetrics(license, text);
   http::Response res{http::Status::ok, 11};
   res.set(boost::beast::http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
   res.set(boost::beast::http::field::cache_control, "no-store");
@@ -25,8 +26,8 @@ http::Response handleMetricsGet(const http::Call& /*call*/, const http::HttpMetr
 }  // namespace
 
 void addMetricsRoutes(http::Router& router, Services& services) {
-  router.add(http::Verb::get, "/metrics", "metrics:read", [&services](const http::Call& call) {
-    return handleMetricsGet(call, services.metrics, services.hardware);
+  router.add(http::Verb::get, "/metrics", "metrics:read", [&services](const http::Call&) {
+    return handleMetricsGet(services.metrics, services.hardware, services.license);
   });
 }
 

@@ -83,6 +83,17 @@ void handleModelImport(const std::shared_ptr<const http::Call>& call, const http
   call->auditDetails["model"] = request.name + ":" + request.tag;
   call->auditDetails["source"] = models::redactUrl(request.source);  // never a password
   withStore(services, reply, [&services, request](db::Database& db) {
+    auto models = models::listModels(db);
+    bool replaces = std::any_of(models.begin(), models.end(), [&request](const auto& m) {
+      return m.name == request.name && m.tag == request.tag;
+    });
+    if (!replaces) {
+      auto wanted = static_cast<std::int64_t>(models.size()) + 1;
+      if (auto refusal = services.license.refuse(license::Limit::models, wanted)) {
+        return http::error(static_cast<http::Status>(refusal->status), refusal->code,
+                           refusal->message);
+      }
+    }
     auto job = services.jobs.startImport(db, request);
     return http::json(http::Status::accepted,
                       {{"job", models::jobJson(job)}, {"model_id", job.modelId}});

@@ -22,6 +22,7 @@ void addRoutes(http::Router& router, Services& services) {
   addJobRoutes(router, services);
   addEventRoutes(router, services);
   addConsoleRoutes(router, services);
+  addLicenseRoutes(router, services);
 }
 
 std::optional<boost::json::object> bodyObject(const http::Call& call, const http::Reply& reply) {

@@ -110,5 +110,6 @@ int keysCommand(const Options& options, const std::vector<std::string>& args);
 int auditCommand(const Options& options, const std::vector<std::string>& args);
 int hardwareCommand(const Options& options, const std::vector<std::string>& args);
 int modelsCommand(const Options& options, const std::vector<std::string>& args);
+int licenseCommand(const Options& options, const std::vector<std::string>& args);
 
 }  // namespace aibox::ctl

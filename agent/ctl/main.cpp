@@ -22,6 +22,7 @@ constexpr const char* kCommands =
     "  audit      the audit log: ls, verify, export\n"
     "  hw         hardware health: sensors, gpus, power, events, history (--direct: no agent)\n"
     "  models     the model store: ls, show, import, verify, rm, jobs, cancel\n"
+    "  license    the box's license: show, install, fingerprint\n"
     "\n"
     "Run 'aiboxctl COMMAND --help' for a command's options.\n"
     "Exit codes: 0 ok, 1 failed, 2 usage error, 3 agent unreachable.\n";
@@ -111,6 +112,9 @@ int main(int argc, char** argv) {
     }
     if (command == "models") {
       return aibox::ctl::modelsCommand(options, rest);
+    }
+    if (command == "license") {
+      return aibox::ctl::licenseCommand(options, rest);
     }
     if (command == "hw" || command == "hardware") {
       return aibox::ctl::hardwareCommand(options, rest);

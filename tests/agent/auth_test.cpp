@@ -324,8 +324,9 @@ std::vector<RouteSpec> routeTable() {
   agent::console::Files console(dir.path() / "webui");
   boost::asio::io_context io;
   agent::events::Hub events(io, {});
-  agent::api::Services services{info,    worker, metrics, security, hardware,
-                                history, store,  jobs,    console,  events};
+  agent::license::Service license(io, worker, {}, dir.path(), nullptr);
+  agent::api::Services services{info,  worker, metrics, security, hardware, history,
+                                store, jobs,   console, events,   license};
   http::Router router;
   agent::api::addRoutes(router, services);
   std::vector<RouteSpec> out;
