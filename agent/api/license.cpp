@@ -38,7 +38,7 @@ void handleLicensePut(const std::shared_ptr<const http::Call>& call, const http:
                       Services& services) {
   // The body is the license file as the vendor sent it. Installing writes a file: not on the
   // event loop.
-  services.database.post([call, reply, &services](db::Database& db) {
+  services.database.post([call, reply, &services](db::Database&) {
     try {
       auto result = services.license.install(call->request.body());
       if (auto* problem = std::get_if<std::string>(&result)) {
@@ -46,12 +46,19 @@ void handleLicensePut(const std::shared_ptr<const http::Call>& call, const http:
         reply(http::error(http::Status::bad_request, "invalid_license", *problem));
         return;
       }
-      const auto& status = std::get<license::Status>(result);
+      auto status = std::get<license::Status>(std::move(result));
       call->auditDetails["license"] = status.file->license.id;
-      auto out = license::licenseJson(status);
-      out["usage"] = usageJson(db);
-      out["events"] = eventsJson(db);
-      reply(http::json(http::Status::ok, out));
+      // After the events the install posted, so that the answer lists them.
+      services.database.post([reply, status = std::move(status)](db::Database& d) {
+        try {
+          auto out = license::licenseJson(status);
+          out["usage"] = usageJson(d);
+          out["events"] = eventsJson(d);
+          reply(http::json(http::Status::ok, out));
+        } catch (const db::Error& e) {
+          databaseFailed(reply, e);
+        }
+      });
     } catch (const db::Error& e) {
       databaseFailed(reply, e);
     }

@@ -33,6 +33,8 @@ export function isAbort(error) {
 async function send(method, path, body, options) {
   const headers = { Accept: 'application/json' };
   if (body !== undefined) headers['Content-Type'] = 'application/json';
+  // A file sent as it is (a license file: the agent keeps its bytes).
+  const payload = body === undefined ? undefined : options.raw ? body : JSON.stringify(body);
   if (MUTATING.has(method) && csrfToken) headers['X-CSRF-Token'] = csrfToken;
   const timeout = new AbortController();
   const timer = setTimeout(() => timeout.abort(), TIMEOUT_MS);
@@ -41,7 +43,7 @@ async function send(method, path, body, options) {
     return await fetch(path, {
       method,
       headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
+      body: payload,
       credentials: 'same-origin',
       cache: 'no-store',
       signal,
@@ -111,6 +113,7 @@ export const get = (path, options) => api('GET', path, undefined, options);
 export const post = (path, body, options) => api('POST', path, body ?? {}, options);
 export const patch = (path, body, options) => api('PATCH', path, body, options);
 export const del = (path, options) => api('DELETE', path, undefined, options);
+export const putText = (path, text, options) => api('PUT', path, text, { ...options, raw: true });
 
 export function query(params) {
   const q = new URLSearchParams();

@@ -11,8 +11,9 @@ import modelsPage from './pages/models.js';
 import accessPage from './pages/access.js';
 import auditPage from './pages/audit.js';
 import systemPage from './pages/system.js';
+import licensePage from './pages/license.js';
 
-const PAGES = [dashboardPage, hardwarePage, modelsPage, accessPage, auditPage, systemPage];
+const PAGES = [dashboardPage, hardwarePage, modelsPage, accessPage, auditPage, licensePage, systemPage];
 const SESSION_HINT = 'aibox.session'; // set while this browser is believed to be logged in
 const IDLE_KEY = 'aibox.idleTimeout';
 const DEFAULT_IDLE_S = 900;
@@ -38,6 +39,7 @@ const stream = new EventStream({
   onEvent(name, data) {
     const controller = state.page && state.page.controller;
     if (name === 'hardware' && state.shell) markHealth(data.health);
+    if (name === 'license' && state.shell) loadLicense();
     if (name === 'hardware_event' && data.severity !== 'ok' && state.page && !['dashboard', 'hardware'].includes(state.page.name)) {
       toast(t('shell.hardwareEvent', { severity: label('status', data.severity), message: data.message }), data.severity === 'critical' ? 'critical' : 'warning');
     }
@@ -195,6 +197,7 @@ const ICONS = {
   access: 'M9 11a4 4 0 1 0 0-8 4 4 0 0 0 0 8zM2 21c0-3.9 3.1-7 7-7s7 3.1 7 7M17 11l2 2 4-4',
   audit: 'M6 3h9l4 4v14H6zM14 3v5h5M9 12h7M9 16h7',
   system: 'M12 8v5M12 16h.01M12 3a9 9 0 1 0 0 18 9 9 0 0 0 0-18z',
+  license: 'M7 3h10v18l-5-3-5 3zM10 8h4M10 12h4',
 };
 
 function navLink(page) {
@@ -220,10 +223,12 @@ function buildShell(root) {
       h('span', { class: 'user-name' }, s.user), h('span', { class: `role-badge role-${s.role}` }, label('role', s.role))),
     logoutBtn);
   const idleBanner = h('div', { class: 'idle-banner', role: 'alert', hidden: true });
+  const licenseBanner = h('div', { class: 'license-banner', 'data-role': 'license-banner', role: 'alert', hidden: true });
   const mainSlot = h('main', { 'data-page': '' });
-  root.replaceChildren(header, idleBanner, h('div', { class: 'layout' }, nav, mainSlot));
-  state.shell = { root, nav, hostEl, simEl, idleBanner };
+  root.replaceChildren(header, idleBanner, licenseBanner, h('div', { class: 'layout' }, nav, mainSlot));
+  state.shell = { root, nav, hostEl, simEl, idleBanner, licenseBanner };
   loadBoxInfo();
+  loadLicense();
   if (can('system:read')) stream.start();
 }
 
@@ -245,6 +250,27 @@ async function loadBoxInfo() {
   state.shell.hostEl.textContent = state.box.hostname || '';
   state.shell.simEl.replaceChildren(state.box.simulated ? simulatedBadge() : '');
   if (state.box.health) markHealth(state.box.health);
+}
+
+// A banner on every page while the license is not valid (grace, expired, invalid, none): it
+// says why, and what to do, with a link to the License page.
+async function loadLicense(answer) {
+  if (!can('license:read') || !state.shell) return;
+  let l = answer;
+  if (!l) {
+    try {
+      l = await get('/api/v1/license');
+    } catch (error) {
+      return;
+    }
+  }
+  const banner = state.shell && state.shell.licenseBanner;
+  if (!banner) return;
+  banner.hidden = l.state === 'valid';
+  banner.dataset.state = l.state;
+  banner.className = `license-banner license-${l.state === 'grace' || l.state === 'none' ? 'warning' : 'critical'}`;
+  banner.replaceChildren(h('strong', null, t(`license.banner.${l.state}`)), ' ', l.message, ' ',
+    h('a', { href: '#/license' }, t('license.bannerLink')));
 }
 
 // The overall hardware health as a dot on the Hardware link, kept current on every page.
@@ -298,6 +324,7 @@ function mountPage(page, slot) {
       live.now();
     },
     markHealth,
+    onLicense: (l) => loadLicense(l),
     pushed: () => stream.connected,
     app: { loggedIn, passwordChanged, logout, notice: state.loginNotice },
   };
