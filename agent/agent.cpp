@@ -115,10 +115,11 @@ int run(const Settings& settings) {
     for (const auto& done : store->reconcile(db)) {
       log::info("model store: " + done);
     }
-    auto gpus = [&hardware, nvml = std::find(settings.hardware.sources.begin(),
-                                             settings.hardware.sources.end(),
-                                             "nvml") != settings.hardware.sources.end()]()
-        -> std::optional<std::vector<std::string>> {
+    auto gpus = [&hardware,
+                 nvml =
+                     std::find(settings.hardware.sources.begin(), settings.hardware.sources.end(),
+                               "nvml") !=
+                     settings.hardware.sources.end()]() -> std::optional<std::vector<std::string>> {
       auto reports = hardware->state().reports();
       auto report = reports.find("nvml");
       if (report == reports.end()) {
@@ -162,10 +163,9 @@ int run(const Settings& settings) {
       log::warning("the web console is not served: " + settings.webuiDir.string() +
                    " is not a directory (set server.webui_dir)");
     }
-    services = std::make_unique<api::Services>(api::Services{info, *database, metrics, security,
-                                                             hardware->state(), hardware->history(),
-                                                             *store, *jobs, console, events,
-                                                             *license});
+    services = std::make_unique<api::Services>(
+        api::Services{info, *database, metrics, security, hardware->state(), hardware->history(),
+                      *store, *jobs, console, events, *license});
     api::addRoutes(router, *services);
     hardware->start();
   } catch (const std::exception& e) {

@@ -48,6 +48,30 @@ if ! "$ctl" --root "$root" models show aibox-demo >/dev/null 2>&1; then
   "$ctl" --root "$root" models import "$builtin_model" --name aibox-demo --label origin=built-in
 fi
 
+# The demo box is licensed like a real one: a simulated machine identity (DMI ids under the
+# root), its fingerprint, and a trial license issued for it with the test vendor key, which
+# this build trusts (a shipped build does not).
+dmi="$root/sys/class/dmi/id"
+if [ ! -f "$dmi/product_uuid" ]; then
+  mkdir -p "$dmi"
+  cat /proc/sys/kernel/random/uuid >"$dmi/product_uuid"
+  echo "DEMO-$(od -An -N4 -tx4 /dev/urandom | tr -d ' ')" >"$dmi/board_serial"
+fi
+if "$ctl" --root "$root" --json license show | grep -q '"state":"none"'; then
+  license_dir="$root/license-issue"
+  mkdir -p "$license_dir"
+  "$ctl" --root "$root" --json license fingerprint >"$license_dir/fingerprint.json"
+  cat >"$license_dir/request.json" <<'JSON'
+{"id": "DEMO-TRIAL", "customer": "aibox demo", "days": 90, "grace_days": 14, "trial": true,
+ "entitlements": {"max_gpus": 8, "max_instances": 4, "max_models": 20, "max_concurrency": 64,
+                  "modules": ["gateway"]}}
+JSON
+  "$top/build/release/provisioning/license/aibox-license" issue \
+    --key "$top/tests/support/license/test-vendor.key" --request "$license_dir/request.json" \
+    --fingerprint "$license_dir/fingerprint.json" --out "$license_dir/demo.lic" 2>/dev/null
+  "$ctl" --root "$root" license install "$license_dir/demo.lic" >/dev/null
+fi
+
 host=$(hostname)
 password_file="$root/var/lib/aibox/initial-admin-password"
 if [ -f "$password_file" ]; then
@@ -69,6 +93,7 @@ aibox demo is running (box root: $root)
   Hardware    $ctl --root $root hw        (SIMULATED box: 8 GPUs, 2 PSUs, 2 UPSes)
               $ctl --root $root hw gpus | hw power | hw sensors --watch | hw events
   Models      $ctl --root $root models ls
+  License     $ctl --root $root license show   (a 90-day trial signed with the test key)
   Engine      $runtime generate --model $builtin_model \\
                 --chat '[{"role":"user","content":"Hello"}]' --max-tokens 32
   Metrics     curl --unix-socket $root/run/aibox/agent.sock http://localhost/metrics

@@ -41,6 +41,9 @@ void handleEventsGet(const std::shared_ptr<const http::Call>& call, const http::
       kinds.insert(kinds.end(), names.begin(), names.end());
     }
   }
+  if (who.allows("license:read")) {
+    kinds.emplace_back("license");
+  }
   auto hello = events::format(
       "hello", boost::json::object{{"user", who.name},
                                    {"role", who.kind == http::Identity::Kind::local

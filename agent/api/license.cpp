@@ -16,7 +16,8 @@ boost::json::object usageJson(db::Database& db) {
 boost::json::array eventsJson(db::Database& db) {
   boost::json::array out;
   for (const auto& e : license::Service::events(db, 20)) {
-    out.push_back(boost::json::object{{"time", isoTime(e.time)}, {"type", e.type}, {"message", e.message}});
+    out.push_back(
+        boost::json::object{{"time", isoTime(e.time)}, {"type", e.type}, {"message", e.message}});
   }
   return out;
 }
@@ -96,10 +97,12 @@ void renderLicenseMetrics(license::Service& service, std::string& out) {
            (status.evaluation.state == state ? "1" : "0") + "\n";
   }
   if (status.file) {
-    out += "# HELP aibox_license_expiry_seconds Seconds until the license expires (negative "
-           "once it has; the grace period follows).\n";
+    out +=
+        "# HELP aibox_license_expiry_seconds Seconds until the license expires (negative "
+        "once it has; the grace period follows).\n";
     out += "# TYPE aibox_license_expiry_seconds gauge\n";
-    out += "aibox_license_expiry_seconds " + std::to_string(status.evaluation.secondsToExpiry) + "\n";
+    out +=
+        "aibox_license_expiry_seconds " + std::to_string(status.evaluation.secondsToExpiry) + "\n";
     const auto& l = status.file->license;
     out += "# HELP aibox_license_grace_end_seconds Seconds until the grace period ends.\n";
     out += "# TYPE aibox_license_grace_end_seconds gauge\n";

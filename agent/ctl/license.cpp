@@ -41,8 +41,8 @@ void printLicense(const boost::json::object& l) {
                  {"Models", limitText(e, u, "max_models", "models")},
                  {"Instances", limitText(e, u, "max_instances", "instances")},
                  {"GPUs", limitText(e, u, "max_gpus", "gpus")},
-                 {"Concurrency", field(e, "max_concurrency") == "-" ? "no limit"
-                                                                      : field(e, "max_concurrency")},
+                 {"Concurrency",
+                  field(e, "max_concurrency") == "-" ? "no limit" : field(e, "max_concurrency")},
                  {"Modules", modules.empty() ? "-" : modules}});
   }
   const auto& fp = l.at("fingerprint").as_object();

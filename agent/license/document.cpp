@@ -23,13 +23,27 @@ void canonicalString(std::string_view s, std::string& out) {
   for (char c : s) {
     auto u = static_cast<unsigned char>(c);
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (u < 0x20) {
           out += "\\u00";
@@ -45,14 +59,24 @@ void canonicalString(std::string_view s, std::string& out) {
 
 bool canonicalInto(const boost::json::value& v, std::string& out, std::string& problem) {
   switch (v.kind()) {
-    case boost::json::kind::null: out += "null"; return true;
-    case boost::json::kind::bool_: out += v.get_bool() ? "true" : "false"; return true;
-    case boost::json::kind::int64: out += std::to_string(v.get_int64()); return true;
-    case boost::json::kind::uint64: out += std::to_string(v.get_uint64()); return true;
+    case boost::json::kind::null:
+      out += "null";
+      return true;
+    case boost::json::kind::bool_:
+      out += v.get_bool() ? "true" : "false";
+      return true;
+    case boost::json::kind::int64:
+      out += std::to_string(v.get_int64());
+      return true;
+    case boost::json::kind::uint64:
+      out += std::to_string(v.get_uint64());
+      return true;
     case boost::json::kind::double_:
       problem = "a license holds integers only; found the number " + json::serialize(v);
       return false;
-    case boost::json::kind::string: canonicalString(v.get_string(), out); return true;
+    case boost::json::kind::string:
+      canonicalString(v.get_string(), out);
+      return true;
     case boost::json::kind::array: {
       out += '[';
       bool first = true;

@@ -48,8 +48,15 @@ bool placeholder(std::string value) {
   std::transform(value.begin(), value.end(), value.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   static const std::set<std::string, std::less<>> kPlaceholders{
-      "not specified", "to be filled by o.e.m.", "default string", "none", "n/a", "0",
-      "system serial number", "03000200-0400-0500-0006-000700080009", "123456789"};
+      "not specified",
+      "to be filled by o.e.m.",
+      "default string",
+      "none",
+      "n/a",
+      "0",
+      "system serial number",
+      "03000200-0400-0500-0006-000700080009",
+      "123456789"};
   if (kPlaceholders.contains(value)) {
     return true;
   }
@@ -66,8 +73,9 @@ void addDmi(const fsys::path& root, std::string_view kind, std::string_view file
     value = readValue(root / "run/aibox/dmi" / file);
   }
   if (value.empty() || placeholder(value)) {
-    out.missing.push_back(std::string(kind) + ": " +
-                          (value.empty() ? "cannot read " + path.string() : "not set by the firmware"));
+    out.missing.push_back(
+        std::string(kind) + ": " +
+        (value.empty() ? "cannot read " + path.string() : "not set by the firmware"));
     return;
   }
   std::transform(value.begin(), value.end(), value.begin(),
@@ -119,7 +127,8 @@ void addBootDisk(const fsys::path& root, Fingerprint& out) {
     std::ifstream in(root / "run/udev/data" / ("b" + dev));
     std::string line;
     while (std::getline(in, line)) {
-      if (line.starts_with("E:ID_SERIAL_SHORT=") || (serial.empty() && line.starts_with("E:ID_SERIAL="))) {
+      if (line.starts_with("E:ID_SERIAL_SHORT=") ||
+          (serial.empty() && line.starts_with("E:ID_SERIAL="))) {
         serial = line.substr(line.find('=') + 1);
       }
     }
@@ -194,8 +203,9 @@ std::variant<std::vector<std::string>, std::string> fingerprintComponents(
   const auto& o = inner != nullptr && inner->is_object() ? inner->get_object() : fingerprint;
   const auto* components = o.if_contains("components");
   if (components == nullptr || !components->is_array() || components->get_array().empty()) {
-    return std::string("a fingerprint needs a non-empty 'components' list (the output of "
-                       "'aiboxctl license fingerprint --json' on the box)");
+    return std::string(
+        "a fingerprint needs a non-empty 'components' list (the output of "
+        "'aiboxctl license fingerprint --json' on the box)");
   }
   std::vector<std::string> out;
   for (const auto& c : components->get_array()) {

@@ -119,9 +119,8 @@ struct Evaluation {
 
 // The state of `file`, `matched` of whose components this machine has, at `now`, given the
 // clock's high-water mark.
-Evaluation evaluate(const SignedLicense* file, std::span<const PublicKey> keys,
-                    std::size_t matched, std::int64_t now, std::int64_t highWater,
-                    std::int64_t tolerance);
+Evaluation evaluate(const SignedLicense* file, std::span<const PublicKey> keys, std::size_t matched,
+                    std::int64_t now, std::int64_t highWater, std::int64_t tolerance);
 // Whether instances may run in `state` (valid or grace).
 bool allowsInstances(State state);
 

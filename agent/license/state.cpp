@@ -49,11 +49,16 @@ const char* const kSchema =
 
 std::string_view stateName(State state) {
   switch (state) {
-    case State::valid: return "valid";
-    case State::grace: return "grace";
-    case State::expired: return "expired";
-    case State::invalid: return "invalid";
-    case State::none: return "none";
+    case State::valid:
+      return "valid";
+    case State::grace:
+      return "grace";
+    case State::expired:
+      return "expired";
+    case State::invalid:
+      return "invalid";
+    case State::none:
+      return "none";
   }
   return "none";
 }
@@ -62,15 +67,15 @@ bool allowsInstances(State state) {
   return state == State::valid || state == State::grace;
 }
 
-Evaluation evaluate(const SignedLicense* file, std::span<const PublicKey> keys,
-                    std::size_t matched, std::int64_t now, std::int64_t highWater,
-                    std::int64_t tolerance) {
+Evaluation evaluate(const SignedLicense* file, std::span<const PublicKey> keys, std::size_t matched,
+                    std::int64_t now, std::int64_t highWater, std::int64_t tolerance) {
   Evaluation e;
   if (file == nullptr) {
     e.state = State::none;
     e.code = "none";
-    e.message = "no license is installed: management works, but no model instance starts. "
-                "Install the license file from the vendor (aiboxctl license install FILE)";
+    e.message =
+        "no license is installed: management works, but no model instance starts. "
+        "Install the license file from the vendor (aiboxctl license install FILE)";
     return e;
   }
   const auto& l = file->license;
@@ -95,9 +100,12 @@ Evaluation evaluate(const SignedLicense* file, std::span<const PublicKey> keys,
   }
   if (now + tolerance < highWater) {
     return invalid("clock_rollback",
-                   "the system clock (" + time::isoTime(now) + ") is behind the latest time this "
-                   "box has seen (" + time::isoTime(highWater) + "): the license counts as "
-                   "expired until the clock is set right (timedatectl, or the BIOS clock)");
+                   "the system clock (" + time::isoTime(now) +
+                       ") is behind the latest time this "
+                       "box has seen (" +
+                       time::isoTime(highWater) +
+                       "): the license counts as "
+                       "expired until the clock is set right (timedatectl, or the BIOS clock)");
   }
   // A clock a little behind the mark (within the tolerance) does not win time back.
   auto t = std::max(now, highWater);
@@ -133,15 +141,16 @@ Evaluation evaluate(const SignedLicense* file, std::span<const PublicKey> keys,
 
 boost::json::object licenseJson(const Status& status) {
   const auto& e = status.evaluation;
-  boost::json::object out{{"state", stateName(e.state)},
-                          {"message", e.message},
-                          {"reason", e.state == State::invalid ? boost::json::value(e.code)
-                                                               : boost::json::value(nullptr)},
-                          {"instances_allowed", allowsInstances(e.state)},
-                          {"test_key_trusted", trustsTestKey()},
-                          {"clock_high_water", status.highWater > 0
-                                                   ? boost::json::value(time::isoTime(status.highWater))
-                                                   : boost::json::value(nullptr)}};
+  boost::json::object out{
+      {"state", stateName(e.state)},
+      {"message", e.message},
+      {"reason",
+       e.state == State::invalid ? boost::json::value(e.code) : boost::json::value(nullptr)},
+      {"instances_allowed", allowsInstances(e.state)},
+      {"test_key_trusted", trustsTestKey()},
+      {"clock_high_water", status.highWater > 0
+                               ? boost::json::value(time::isoTime(status.highWater))
+                               : boost::json::value(nullptr)}};
   auto fingerprint = fingerprintJson(status.fingerprint);
   fingerprint["gpus_pending"] = status.gpusPending;
   if (!status.file) {
@@ -152,25 +161,27 @@ boost::json::object licenseJson(const Status& status) {
     return out;
   }
   const auto& l = status.file->license;
-  out["license"] = boost::json::object{{"id", l.id},
-                                       {"issuer", l.issuer},
-                                       {"customer", l.customer},
-                                       {"issued_at", time::isoTime(l.issuedAt)},
-                                       {"not_before", time::isoTime(l.notBefore)},
-                                       {"not_after", time::isoTime(l.notAfter)},
-                                       {"grace_days", l.graceSeconds / 86400},
-                                       {"grace_ends_at", time::isoTime(l.notAfter + l.graceSeconds)},
-                                       {"key_id", status.file->keyId}};
+  out["license"] =
+      boost::json::object{{"id", l.id},
+                          {"issuer", l.issuer},
+                          {"customer", l.customer},
+                          {"issued_at", time::isoTime(l.issuedAt)},
+                          {"not_before", time::isoTime(l.notBefore)},
+                          {"not_after", time::isoTime(l.notAfter)},
+                          {"grace_days", l.graceSeconds / 86400},
+                          {"grace_ends_at", time::isoTime(l.notAfter + l.graceSeconds)},
+                          {"key_id", status.file->keyId}};
   boost::json::array modules;
   for (const auto& m : l.entitlements.modules) {
     modules.emplace_back(m);
   }
-  out["entitlements"] = boost::json::object{{"max_gpus", limitJson(l.entitlements.maxGpus)},
-                                            {"max_instances", limitJson(l.entitlements.maxInstances)},
-                                            {"max_models", limitJson(l.entitlements.maxModels)},
-                                            {"max_concurrency", limitJson(l.entitlements.maxConcurrency)},
-                                            {"modules", modules},
-                                            {"trial", l.entitlements.trial}};
+  out["entitlements"] =
+      boost::json::object{{"max_gpus", limitJson(l.entitlements.maxGpus)},
+                          {"max_instances", limitJson(l.entitlements.maxInstances)},
+                          {"max_models", limitJson(l.entitlements.maxModels)},
+                          {"max_concurrency", limitJson(l.entitlements.maxConcurrency)},
+                          {"modules", modules},
+                          {"trial", l.entitlements.trial}};
   out["seconds_to_expiry"] = e.secondsToExpiry;
   fingerprint["matched"] = e.matched;
   fingerprint["needed"] = l.minMatch;
@@ -210,8 +221,9 @@ void Service::start(std::int64_t stored) {
     }
   }
   if (trustsTestKey()) {
-    log::warning("this build trusts the test license key (AIBOX_LICENSE_TEST_KEY): it is for "
-                 "tests and the demo, never for a box that ships");
+    log::warning(
+        "this build trusts the test license key (AIBOX_LICENSE_TEST_KEY): it is for "
+        "tests and the demo, never for a box that ships");
   }
   boost::asio::post(io_, [this] { tick(); });
 }
@@ -314,16 +326,18 @@ void Service::observe(const Status& s, std::int64_t now) {
     std::lock_guard lock(mutex_);
     auto state = s.evaluation.state;
     if (!lastState_ || *lastState_ != state) {
-      std::string message = "license " + std::string(stateName(state)) + ": " + s.evaluation.message;
+      std::string message =
+          "license " + std::string(stateName(state)) + ": " + s.evaluation.message;
       if (lastState_ && allowsInstances(*lastState_) && !allowsInstances(state)) {
         message += ". Model instances may no longer run: running ones are stopped";
       }
-      raised.push_back({now, s.evaluation.code == "clock_rollback" ? "clock_rollback" : "state",
-                        message});
+      raised.push_back(
+          {now, s.evaluation.code == "clock_rollback" ? "clock_rollback" : "state", message});
       lastState_ = state;
       lastReminder_ = now;
     } else if (state == State::grace && now - lastReminder_ >= kReminderEvery) {
-      raised.push_back({now, "grace_reminder", "license in its grace period: " + s.evaluation.message});
+      raised.push_back(
+          {now, "grace_reminder", "license in its grace period: " + s.evaluation.message});
       lastReminder_ = now;
     }
     listeners = listeners_;
@@ -413,14 +427,15 @@ std::optional<Refusal> Service::refuse(Limit limit, std::int64_t wanted) {
     return Refusal{402, "license_required", "no valid license: " + s.evaluation.message};
   }
   const auto& e = s.file->license.entitlements;
-  const auto& [cap, what] =
-      limit == Limit::gpus        ? std::pair{e.maxGpus, "GPUs"}
-      : limit == Limit::instances ? std::pair{e.maxInstances, "model instances"}
-                                  : std::pair{e.maxModels, "models"};
+  const auto& [cap, what] = limit == Limit::gpus ? std::pair{e.maxGpus, "GPUs"}
+                            : limit == Limit::instances
+                                ? std::pair{e.maxInstances, "model instances"}
+                                : std::pair{e.maxModels, "models"};
   if (cap && wanted > *cap) {
     return Refusal{403, "license_limit",
-                   "the license allows " + std::to_string(*cap) + " " + what + "; this would make " +
-                       std::to_string(wanted) + ". Remove one first, or ask the vendor for a "
+                   "the license allows " + std::to_string(*cap) + " " + what +
+                       "; this would make " + std::to_string(wanted) +
+                       ". Remove one first, or ask the vendor for a "
                        "license with more"};
   }
   return std::nullopt;

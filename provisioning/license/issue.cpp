@@ -85,8 +85,8 @@ std::variant<boost::json::object, std::string> buildDocument(const Request& requ
   }
   for (const auto& m : request.fields) {
     static constexpr std::array<std::string_view, 10> kKnown{
-        "id", "customer", "issuer", "days", "not_before", "not_after", "grace_days", "min_match",
-        "trial", "entitlements"};
+        "id",        "customer",   "issuer",    "days",  "not_before",
+        "not_after", "grace_days", "min_match", "trial", "entitlements"};
     if (std::find(kKnown.begin(), kKnown.end(), std::string_view(m.key())) == kKnown.end()) {
       return "'" + std::string(m.key()) + "' is not a field of a license request";
     }
@@ -181,7 +181,8 @@ std::variant<std::string, std::string> signFile(const boost::json::object& docum
   std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
   if (!ctx || EVP_DigestSignInit(ctx.get(), nullptr, nullptr, nullptr, key.get()) != 1 ||
       EVP_DigestSign(ctx.get(), signature.data(), &length,
-                     reinterpret_cast<const unsigned char*>(message->data()), message->size()) != 1) {
+                     reinterpret_cast<const unsigned char*>(message->data()),
+                     message->size()) != 1) {
     return std::variant<std::string, std::string>(std::in_place_index<1>, "signing failed");
   }
   static constexpr char kDigits[] = "0123456789abcdef";

@@ -170,8 +170,8 @@ int issueCommand(const std::multimap<std::string, std::string>& o) {
     std::cerr << "aibox-license: " << *fingerprintFile << ": " << *problem << "\n";
     return 1;
   }
-  auto document = issue::buildDocument(
-      {*request, std::get<std::vector<std::string>>(components)}, unixNow());
+  auto document =
+      issue::buildDocument({*request, std::get<std::vector<std::string>>(components)}, unixNow());
   if (auto* problem = std::get_if<std::string>(&document)) {
     std::cerr << "aibox-license: " << *requestFile << ": " << *problem << "\n";
     return 1;
@@ -265,8 +265,7 @@ int verifyOrShow(const std::multimap<std::string, std::string>& o, bool check) {
       auto colon = c.find(':');
       machine.components.push_back({c.substr(0, colon), "", c.substr(colon + 1)});
     }
-    auto e = lic::evaluate(&file, trusted, lic::matchCount(file.license, machine), unixNow(), 0,
-                           0);
+    auto e = lic::evaluate(&file, trusted, lic::matchCount(file.license, machine), unixNow(), 0, 0);
     std::cout << "On that box     " << lic::stateName(e.state) << ": " << e.message << "\n";
     return lic::allowsInstances(e.state) ? 0 : 1;
   }

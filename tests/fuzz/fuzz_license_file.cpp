@@ -25,7 +25,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
   }
   lic::Fingerprint fp;
-  (void)lic::evaluate(&file, lic::vendorKeys(), lic::matchCount(file.license, fp), 1'800'000'000,
-                      0, 3600);
+  (void)lic::evaluate(&file, lic::vendorKeys(), lic::matchCount(file.license, fp), 1'800'000'000, 0,
+                      3600);
   return 0;
 }

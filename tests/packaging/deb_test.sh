@@ -21,6 +21,8 @@ for path in ./usr/sbin/aibox-agent ./usr/bin/aiboxctl ./lib/systemd/system/aibox
   grep -Eq " $path(\.gz)?\$" <<<"$contents" || { echo "missing from the package: $path" >&2; exit 1; }
 done
 dpkg-deb -f "$deb" Depends | grep -q adduser
+# The vendor's license tool holds no key but is the vendor's alone: never on a box.
+if grep -q 'aibox-license' <<<"$contents"; then echo "the box's package holds aibox-license" >&2; exit 1; fi
 
 echo "== unit"
 root=$(mktemp -d)

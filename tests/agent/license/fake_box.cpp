@@ -47,8 +47,8 @@ std::int64_t unixNow() {
 std::string issueLicense(const std::vector<std::string>& components,
                          const boost::json::object& fields, std::int64_t now,
                          const std::string& key) {
-  boost::json::object request{{"id", "LIC-TEST-1"}, {"customer", "Example Corp"},
-                              {"days", 365}, {"grace_days", 14}};
+  boost::json::object request{
+      {"id", "LIC-TEST-1"}, {"customer", "Example Corp"}, {"days", 365}, {"grace_days", 14}};
   for (const auto& f : fields) {
     request[f.key()] = f.value();
   }

@@ -50,10 +50,9 @@ class License : public ::testing::Test {
 
   void start(std::vector<std::string> extra = {}) {
     agent.reset();
-    std::vector<std::string> args{"--hardware.sources=nvml",
-                                  std::string("--hardware.nvml_library=") + FAKE_NVML,
-                                  "--models.import_dirs=" + root.path().string(),
-                                  "--models.reserve_bytes=0"};
+    std::vector<std::string> args{
+        "--hardware.sources=nvml", std::string("--hardware.nvml_library=") + FAKE_NVML,
+        "--models.import_dirs=" + root.path().string(), "--models.reserve_bytes=0"};
     args.insert(args.end(), extra.begin(), extra.end());
     agent = std::make_unique<Agent>(root.path(), AgentOptions{.args = args});
     // The GPUs count once NVML has reported.
@@ -147,8 +146,9 @@ TEST_F(License, RefusedFilesSayWhyAndKeepTheOldLicense) {
     return key.out;
   }();
   std::vector<Case> cases{
-      {"expired", issueLicense(parts, {{"not_before", "2020-01-01T00:00:00Z"},
-                                       {"not_after", "2021-01-01T00:00:00Z"}}),
+      {"expired",
+       issueLicense(
+           parts, {{"not_before", "2020-01-01T00:00:00Z"}, {"not_after", "2021-01-01T00:00:00Z"}}),
        "grace period has ended"},
       {"not yet valid", issueLicense(parts, {{"not_before", time::isoTime(now + 10 * 86400)}}),
        "valid from"},
@@ -218,7 +218,8 @@ TEST_F(License, GraceWorksWithAWarningAndItsEndIsAnEvent) {
 
   // A license that ends in two seconds with no grace: the agent sees it end on its own.
   auto ending = install(issueLicense(
-      components(), {{"id", "LIC-SHORT"}, {"not_after", time::isoTime(now + 2)}, {"grace_days", 0}}));
+      components(),
+      {{"id", "LIC-SHORT"}, {"not_after", time::isoTime(now + 2)}, {"grace_days", 0}}));
   ASSERT_EQ(ending.status, 200) << ending.body;
   for (int i = 0; i < 100 && state() != "expired"; ++i) {
     std::this_thread::sleep_for(100ms);
@@ -274,10 +275,10 @@ TEST_F(License, LimitsNameTheLimitAndTheNumbers) {
     w.tensor("token_embd.weight", {64, 10 + name.size()}, kGgmlF32);
     auto path = root.path() / (name + ".gguf");
     writeFile(path, w.bytes());
-    return viaSocket(*agent, {.method = "POST",
-                              .path = "/api/v1/models",
-                              .body = R"({"source":")" + path.string() + R"(","name":")" + name +
-                                      "\"}"});
+    return viaSocket(*agent,
+                     {.method = "POST",
+                      .path = "/api/v1/models",
+                      .body = R"({"source":")" + path.string() + R"(","name":")" + name + "\"}"});
   };
   // Without a license the store is managed as usual.
   ASSERT_EQ(model("first").status, 202);
@@ -312,10 +313,10 @@ TEST_F(License, AiboxctlShowsInstallsAndPrintsTheFingerprint) {
   writeFile(root.path() / "request.json",
             R"({"id":"LIC-CLI","customer":"Example Corp","days":30,"grace_days":7,)"
             R"("entitlements":{"max_instances":2,"modules":["gateway"]}})");
-  auto issued = run({AIBOX_LICENSE_BIN, "issue", "--key", (root.path() / "key.pem").string(),
-                     "--request", (root.path() / "request.json").string(), "--fingerprint",
-                     (root.path() / "fp.json").string(), "--out",
-                     (root.path() / "box.lic").string()});
+  auto issued =
+      run({AIBOX_LICENSE_BIN, "issue", "--key", (root.path() / "key.pem").string(), "--request",
+           (root.path() / "request.json").string(), "--fingerprint",
+           (root.path() / "fp.json").string(), "--out", (root.path() / "box.lic").string()});
   ASSERT_EQ(issued.exitCode, 0) << issued.err;
   auto installed = ctl({"license", "install", (root.path() / "box.lic").string()});
   EXPECT_EQ(installed.exitCode, 0) << installed.err;
@@ -349,9 +350,9 @@ TEST(LicenseTool, KeygenIssueVerifyAndAForeignVerifier) {
   EXPECT_EQ(parse(fp.out).at("components").as_array().size(), 4u) << fp.out;
   writeFile(d / "fp.json", fp.out);
   writeFile(d / "request.json", R"({"id":"LIC-9","customer":"Example Corp","days":10})");
-  auto issued = run({AIBOX_LICENSE_BIN, "issue", "--key", (d / "vendor.key").string(),
-                     "--request", (d / "request.json").string(), "--fingerprint",
-                     (d / "fp.json").string(), "--out", (d / "box.lic").string()});
+  auto issued = run({AIBOX_LICENSE_BIN, "issue", "--key", (d / "vendor.key").string(), "--request",
+                     (d / "request.json").string(), "--fingerprint", (d / "fp.json").string(),
+                     "--out", (d / "box.lic").string()});
   ASSERT_EQ(issued.exitCode, 0) << issued.err;
 
   // Its own key verifies it; the keys built in do not know it.
@@ -368,17 +369,17 @@ TEST(LicenseTool, KeygenIssueVerifyAndAForeignVerifier) {
   EXPECT_NE(shown.out.find("Bound to        3 of 4 machine parts"), std::string::npos) << shown.out;
 
   // docs/licensing.md: a third party verifies with any RFC 8785 encoder and openssl.
-  auto canonical = run({"python3", "-c",
-                        "import json,sys; d=json.load(open(sys.argv[1])); "
-                        "open(sys.argv[2],'w').write(json.dumps(d['license'],sort_keys=True,"
-                        "separators=(',',':'),ensure_ascii=False)); "
-                        "open(sys.argv[3],'wb').write(bytes.fromhex(d['signature']['value']))",
-                        (d / "box.lic").string(), (d / "signed.json").string(),
-                        (d / "sig.bin").string()});
+  auto canonical =
+      run({"python3", "-c",
+           "import json,sys; d=json.load(open(sys.argv[1])); "
+           "open(sys.argv[2],'w').write(json.dumps(d['license'],sort_keys=True,"
+           "separators=(',',':'),ensure_ascii=False)); "
+           "open(sys.argv[3],'wb').write(bytes.fromhex(d['signature']['value']))",
+           (d / "box.lic").string(), (d / "signed.json").string(), (d / "sig.bin").string()});
   ASSERT_EQ(canonical.exitCode, 0) << canonical.err;
-  auto foreign = run({"openssl", "pkeyutl", "-verify", "-pubin", "-inkey",
-                      (d / "vendor.pub").string(), "-rawin", "-in", (d / "signed.json").string(),
-                      "-sigfile", (d / "sig.bin").string()});
+  auto foreign =
+      run({"openssl", "pkeyutl", "-verify", "-pubin", "-inkey", (d / "vendor.pub").string(),
+           "-rawin", "-in", (d / "signed.json").string(), "-sigfile", (d / "sig.bin").string()});
   EXPECT_EQ(foreign.exitCode, 0) << foreign.out << foreign.err;
   EXPECT_NE(foreign.out.find("Signature Verified Successfully"), std::string::npos);
 

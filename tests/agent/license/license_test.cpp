@@ -59,8 +59,8 @@ TEST(LicenseFingerprint, ReadsEveryPartOfAFakeMachine) {
                                              "gpu/GPU 1", "boot_disk/nvme0n1", "nic/eno1"}));
   // Nothing of the raw values leaves the box.
   auto text = json::serialize(lic::fingerprintJson(fp));
-  for (const auto& raw : {box.productUuid, box.boardSerial, box.diskSerial, box.mac,
-                          std::string("GPU-aaaa")}) {
+  for (const auto& raw :
+       {box.productUuid, box.boardSerial, box.diskSerial, box.mac, std::string("GPU-aaaa")}) {
     EXPECT_EQ(text.find(raw), std::string::npos) << raw;
   }
   // The same machine read again gives the same fingerprint.
@@ -70,7 +70,8 @@ TEST(LicenseFingerprint, ReadsEveryPartOfAFakeMachine) {
 
 TEST(LicenseFingerprint, PlaceholdersAndMissingPartsAreNamedNotHashed) {
   TempDir root;
-  writeFile(root.path() / "sys/class/dmi/id/product_uuid", "03000200-0400-0500-0006-000700080009\n");
+  writeFile(root.path() / "sys/class/dmi/id/product_uuid",
+            "03000200-0400-0500-0006-000700080009\n");
   writeFile(root.path() / "sys/class/dmi/id/board_serial", "To be filled by O.E.M.\n");
   auto fp = lic::readFingerprint(root.path(), {});
   EXPECT_TRUE(fp.components.empty());
@@ -97,7 +98,8 @@ TEST(LicenseFingerprint, SataDiskSerialComesFromUdev) {
   writeFile(disk / "dev", "8:0\n");
   std::filesystem::create_directories(root.path() / "sys/dev/block");
   std::filesystem::create_directory_symlink(disk / "sda1", root.path() / "sys/dev/block/8:1");
-  writeFile(root.path() / "run/udev/data/b8:0", "E:ID_SERIAL=Samsung_SSD_870_S5Y1\nE:ID_SERIAL_SHORT=S5Y1NX0T\n");
+  writeFile(root.path() / "run/udev/data/b8:0",
+            "E:ID_SERIAL=Samsung_SSD_870_S5Y1\nE:ID_SERIAL_SHORT=S5Y1NX0T\n");
   auto fp = lic::readFingerprint(root.path(), {});
   ASSERT_EQ(fp.components.size(), 1u);
   EXPECT_EQ(fp.components[0].kind, "boot_disk");
@@ -122,8 +124,8 @@ lic::SignedLicense parsed(const std::string& text) {
 
 lic::Evaluation evaluateOn(const lic::SignedLicense& file, const lic::Fingerprint& fp,
                            std::int64_t now, std::int64_t highWater = 0) {
-  return lic::evaluate(&file, lic::vendorKeys(), lic::matchCount(file.license, fp), now,
-                       highWater, 3600);
+  return lic::evaluate(&file, lic::vendorKeys(), lic::matchCount(file.license, fp), now, highWater,
+                       3600);
 }
 
 TEST(LicenseState, KOfNPartsKeepABoxLicensedAndACloneOut) {
@@ -195,8 +197,8 @@ TEST(LicenseSignature, AnotherKeyAnAlteredFieldOrAForeignFileFail) {
   auto problem = lic::verify(foreign, lic::vendorKeys());
   ASSERT_TRUE(problem);
   EXPECT_NE(problem->find("does not trust"), std::string::npos);
-  EXPECT_FALSE(lic::verify(foreign, std::vector<lic::PublicKey>{
-                                        {*lic::keyId(other.publicPem), other.publicPem}}));
+  EXPECT_FALSE(lic::verify(
+      foreign, std::vector<lic::PublicKey>{{*lic::keyId(other.publicPem), other.publicPem}}));
   // A key that claims another's id is still checked against the key itself.
   auto forged = foreign;
   forged.keyId = good.keyId;
@@ -252,7 +254,8 @@ TEST(LicenseParse, BadFilesSayWhatIsWrong) {
 
 TEST(LicenseIssue, RequestsAreCheckedBeforeSigning) {
   auto build = [](boost::json::object fields, std::vector<std::string> parts = {"nic:aa"}) {
-    auto r = provisioning::license::buildDocument({std::move(fields), std::move(parts)}, 1'800'000'000);
+    auto r =
+        provisioning::license::buildDocument({std::move(fields), std::move(parts)}, 1'800'000'000);
     return std::holds_alternative<std::string>(r) ? std::get<std::string>(r) : "ok";
   };
   EXPECT_EQ(build({{"id", "L"}, {"customer", "C"}, {"days", 10}}), "ok");
@@ -261,12 +264,13 @@ TEST(LicenseIssue, RequestsAreCheckedBeforeSigning) {
             std::string::npos);
   EXPECT_NE(build({{"id", "L"}, {"customer", "C"}, {"days", 10}}, {}).find("fingerprint"),
             std::string::npos);
-  EXPECT_NE(build({{"id", "L"}, {"customer", "C"}, {"days", 10}, {"min_match", 3}}).find("min_match"),
-            std::string::npos);
-  EXPECT_NE(build({{"id", "L"}, {"customer", "C"}, {"days", 10},
-                   {"entitlements", {{"max_gpus", -1}}}})
-                .find("max_gpus"),
-            std::string::npos);
+  EXPECT_NE(
+      build({{"id", "L"}, {"customer", "C"}, {"days", 10}, {"min_match", 3}}).find("min_match"),
+      std::string::npos);
+  EXPECT_NE(
+      build({{"id", "L"}, {"customer", "C"}, {"days", 10}, {"entitlements", {{"max_gpus", -1}}}})
+          .find("max_gpus"),
+      std::string::npos);
   auto key = provisioning::license::generateKey();
   EXPECT_NE(key.privatePem.find("BEGIN PRIVATE KEY"), std::string::npos);
   EXPECT_TRUE(lic::keyId(key.publicPem));
