@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds (preset "ci": optimised, ASan + UBSan) and runs every CTest
 # test: unit, integration and package. Extra arguments go to ctest (e.g. -L unit). Then the GGUF
-# header parser, which reads files admins bring in, and the engine's model loader each get a
+# header parser, which reads files admins bring in, the engine's model loader and the license
+# file reader each get a
 # bounded coverage-guided run with libFuzzer (preset "fuzz", clang): FUZZ_SECONDS each
 # (default 60; 0 skips them).
 set -euo pipefail
@@ -27,11 +28,11 @@ ctest --preset ci -j "$(nproc)" "$@"
 fuzz_seconds=${FUZZ_SECONDS:-60}
 if [ "$fuzz_seconds" -gt 0 ]; then
   cmake --preset fuzz >/dev/null
-  cmake --build --preset fuzz --target fuzz_gguf_header fuzz_gguf_model
+  cmake --build --preset fuzz --target fuzz_gguf_header fuzz_gguf_model fuzz_license_file
   # New inputs go to a scratch directory; the committed seeds are only read.
   scratch=$(mktemp -d)
   trap 'rm -rf "$scratch"' EXIT
-  for target in fuzz_gguf_header fuzz_gguf_model; do
+  for target in fuzz_gguf_header fuzz_gguf_model fuzz_license_file; do
     mkdir -p "$scratch/$target"
     build/fuzz/tests/fuzz/$target -max_total_time="$fuzz_seconds" -print_final_stats=1 \
       "$scratch/$target" "tests/fuzz/corpus/$target" 2>&1 | tail -n 15

@@ -42,6 +42,16 @@ echo "== binaries"
 "$root/usr/bin/aibox-runtime" --version | grep -q '^aibox-runtime '
 "$root/usr/sbin/aibox-agent" --root "$root/box" --config "$root/etc/aibox/aibox.conf" --version >/dev/null
 
+echo "== the vendor's license tool, in its own package"
+tool=$(ls "$out"/aibox-license-tool_*.deb)
+lintian --fail-on error,warning "$tool"
+tool_contents=$(dpkg-deb -c "$tool")
+for path in ./usr/bin/aibox-license ./usr/share/man/man1/aibox-license.1; do
+  grep -Eq " $path(\.gz)?\$" <<<"$tool_contents" || { echo "missing from the tool's package: $path" >&2; exit 1; }
+done
+dpkg-deb -x "$tool" "$root/tool"
+"$root/tool/usr/bin/aibox-license" --version | grep -q '^aibox-license '
+
 echo "== maintainer scripts"
 postinst=$(dpkg-deb -I "$deb" postinst)
 for word in "addgroup --system --quiet aibox-admin" "adduser --system" "-m 0700 /var/lib/aibox/identity"; do

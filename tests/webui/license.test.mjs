@@ -61,6 +61,8 @@ describe('license', () => {
     assert.equal(await banner().getAttribute('data-state'), 'none');
     await session.follow('license');
     assert.equal(await page.locator('[data-field=state]').getAttribute('data-state'), 'none');
+    const leftovers = /\bnull\b|undefined|\[object /;
+    assert.doesNotMatch(await page.locator('main').innerText(), leftovers);
     await session.screenshot('license-none');
 
     const foreign = await issue('foreign', { id: 'LIC-OTHER', customer: 'Elsewhere', days: 30 },
@@ -81,6 +83,7 @@ describe('license', () => {
     await banner().waitFor({ state: 'hidden' });
     assert.match(await page.locator('[data-limit=models] [data-field=usage]').textContent(), /0 of 10/);
     assert.match(await page.locator('[data-field=modules]').textContent(), /gateway/);
+    assert.doesNotMatch(await page.locator('main').innerText(), leftovers);
     await session.screenshot('license-valid');
     session.assertClean();
   });

@@ -4,8 +4,11 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/asio/io_context.hpp>
 #include <boost/json/parse.hpp>
+#include <future>
 
+#include "common/db/db.hpp"
 #include "common/json/json.hpp"
 #include "provisioning/license/issue.hpp"
 #include "tests/agent/license/fake_box.hpp"
@@ -277,6 +280,63 @@ TEST(LicenseIssue, RequestsAreCheckedBeforeSigning) {
   EXPECT_FALSE(lic::keyId(key.privatePem));
   auto bad = provisioning::license::signFile({}, "not a key");
   EXPECT_EQ(bad.index(), 1u);
+}
+
+// The service the agent runs: limits for the supervision and the gateway, installing, the
+// clock mark kept in both places.
+TEST(LicenseService, RefusesWhatTheLicenseDoesNotAllowAndKeepsTheMark) {
+  TempDir dir;
+  FakeBox box;
+  box.write(dir.path());
+  auto database = db::Database::open(dir.path() / "agent.db");
+  const std::array kMigrations{db::Migration{1, "license", lic::kSchema}};
+  db::migrate(database, kMigrations);
+  db::Worker worker(std::move(database));
+  boost::asio::io_context io;
+  lic::Settings settings{dir.path() / "license/aibox.lic", dir.path() / "license/clock", 3600};
+  lic::Service service(io, worker, settings, dir.path(), [] {
+    return std::optional<std::vector<std::string>>(std::vector<std::string>{"GPU-1"});
+  });
+  service.start(0);
+  io.run_for(std::chrono::milliseconds(50));
+
+  auto none = service.refuse(lic::Limit::instances, 1);
+  ASSERT_TRUE(none);
+  EXPECT_EQ(none->status, 402);
+  EXPECT_EQ(none->code, "license_required");
+  EXPECT_FALSE(service.refuse(lic::Limit::models, 100));  // managing the store needs none
+  EXPECT_FALSE(service.hasModule("gateway"));
+
+  auto parts = boxComponents(lic::readFingerprint(dir.path(), {"GPU-1"}));
+  auto installed = service.install(issueLicense(parts, {{"entitlements",
+                                                         {{"max_instances", 2},
+                                                          {"max_gpus", 4},
+                                                          {"max_concurrency", 16},
+                                                          {"modules", {"gateway"}}}}}));
+  ASSERT_TRUE(std::holds_alternative<lic::Status>(installed)) << std::get<std::string>(installed);
+  EXPECT_FALSE(service.refuse(lic::Limit::instances, 2));
+  auto three = service.refuse(lic::Limit::instances, 3);
+  ASSERT_TRUE(three);
+  EXPECT_EQ(three->status, 403);
+  EXPECT_TRUE(
+      three->message.starts_with("the license allows 2 model instances; this would make 3."))
+      << three->message;
+  EXPECT_TRUE(service.refuse(lic::Limit::gpus, 5));
+  EXPECT_FALSE(service.refuse(lic::Limit::models, 1000));  // no max_models: no limit
+  EXPECT_EQ(service.maxConcurrency(), 16);
+  EXPECT_TRUE(service.hasModule("gateway"));
+  EXPECT_FALSE(service.hasModule("fleet"));
+  // A refused install changes nothing.
+  EXPECT_TRUE(std::holds_alternative<std::string>(service.install("{}")));
+  EXPECT_EQ(service.status().file->license.id, "LIC-TEST-1");
+
+  // The mark, in the database and the second file, once the worker has written it.
+  service.stop();
+  std::promise<std::int64_t> stored;
+  worker.post([&stored](db::Database& d) { stored.set_value(lic::Service::storedHighWater(d)); });
+  auto mark = stored.get_future().get();
+  EXPECT_GE(mark, unixNow() - 60);
+  EXPECT_EQ(std::stoll(readFile(dir.path() / "license/clock")), mark);
 }
 
 }  // namespace

@@ -72,7 +72,7 @@ export default {
 
     function render(l) {
       const d = l.license;
-      stateBody.replaceChildren(
+      stateBody.replaceChildren(...[
         h('p', { class: 'license-state', 'data-field': 'state', 'data-state': l.state },
           statusPill(LICENSE_STATUS[l.state], 'status'), ' ', h('strong', null, t(`license.states.${l.state}`))),
         h('p', { 'data-field': 'message' }, l.message),
@@ -85,7 +85,8 @@ export default {
           l.entitlements.trial ? [t('license.trial'), t('common.yes')] : null,
           [t('license.key'), h('span', { class: 'mono' }, d.key_id)],
         ]) : null,
-        l.test_key_trusted ? h('p', { class: 'muted small' }, t('license.testKey')) : null);
+        l.test_key_trusted ? h('p', { class: 'muted small' }, t('license.testKey')) : null,
+      ].filter(Boolean));
       const e = l.entitlements;
       limitsBody.replaceChildren(e
         ? h('div', { class: 'usage' },
@@ -98,14 +99,15 @@ export default {
           h('p', { 'data-field': 'modules' }, t('license.modules'), ': ', e.modules.length ? e.modules.join(', ') : fmt.dash()))
         : emptyState(t('license.noLicense')));
       const fp = l.fingerprint;
-      fingerprintBody.replaceChildren(
+      fingerprintBody.replaceChildren(...[
         fp.matched !== undefined ? h('p', { 'data-field': 'matched' }, t('license.matched', { matched: fp.matched, licensed: fp.licensed, needed: fp.needed })) : null,
         h('table', { class: 'table' },
           h('thead', null, h('tr', null, h('th', null, t('license.part')), h('th', null, t('license.what')), h('th', null, t('license.hash')))),
           h('tbody', null, fp.parts.map((p) => h('tr', { 'data-part': p.kind },
             h('td', null, p.kind), h('td', null, p.label), h('td', { class: 'mono small digest' }, p.hash.slice(0, 16)))))),
         ...fp.missing.map((m) => h('p', { class: 'muted small', 'data-role': 'missing-part' }, m)),
-        h('p', { class: 'muted small' }, t('license.sendFingerprint')));
+        h('p', { class: 'muted small' }, t('license.sendFingerprint')),
+      ].filter(Boolean));
       eventsBody.replaceChildren(l.events.length
         ? h('ul', { class: 'event-list' }, l.events.map((ev) => h('li', { 'data-type': ev.type },
           h('span', { class: 'muted small' }, fmt.dateTime(ev.time)), ' ', ev.message)))
