@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <array>
 #include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
 #include <memory>
 
 #include "agent/license/license.hpp"
@@ -17,44 +18,10 @@
 namespace aibox::agent::license {
 namespace {
 
+// Boost.JSON writes strings as RFC 8785 does: only '"', '\\' and control characters escaped,
+// \b \f \n \r \t short, the rest as \u00xx in lower case; UTF-8 as it is.
 void canonicalString(std::string_view s, std::string& out) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  out += '"';
-  for (char c : s) {
-    auto u = static_cast<unsigned char>(c);
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\b':
-        out += "\\b";
-        break;
-      case '\f':
-        out += "\\f";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (u < 0x20) {
-          out += "\\u00";
-          out += kDigits[u >> 4];
-          out += kDigits[u & 0xf];
-        } else {
-          out += c;
-        }
-    }
-  }
-  out += '"';
+  out += boost::json::serialize(boost::json::string_view(s.data(), s.size()));
 }
 
 bool canonicalInto(const boost::json::value& v, std::string& out, std::string& problem) {

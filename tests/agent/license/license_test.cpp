@@ -31,6 +31,7 @@ TEST(LicenseCanonical, SortsKeysDropsWhitespaceAndEscapesAsRfc8785) {
   EXPECT_EQ(canonicalOf(R"({"s": "q\"b\\ \n\t\u0001 é €"})"),
             "{\"s\":\"q\\\"b\\\\ \\n\\t\\u0001 é €\"}");
   EXPECT_EQ(canonicalOf(R"({"s": "\u00e9\/"})"), "{\"s\":\"é/\"}");
+  EXPECT_EQ(canonicalOf(R"({"s": "\b\f\r\u001f\u007f"})"), "{\"s\":\"\\b\\f\\r\\u001f\x7f\"}");
   // Byte order of ASCII keys: upper case before lower case, "a" before "ab".
   EXPECT_EQ(canonicalOf(R"({"ab":1,"a":2,"B":3})"), R"({"B":3,"a":2,"ab":1})");
   EXPECT_EQ(canonicalOf(R"({"n": 1.5})").substr(0, 6), "error:");
