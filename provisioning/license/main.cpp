@@ -70,6 +70,20 @@ std::optional<boost::json::object> readObject(const std::string& path) {
   return std::get<boost::json::object>(std::move(parsed));
 }
 
+// The components of a fingerprint file (aiboxctl license fingerprint --json, a box's report).
+std::optional<std::vector<std::string>> readComponents(const std::string& path) {
+  auto object = readObject(path);
+  if (!object) {
+    return std::nullopt;
+  }
+  auto components = lic::fingerprintComponents(*object);
+  if (auto* problem = std::get_if<std::string>(&components)) {
+    std::cerr << "aibox-license: " << path << ": " << *problem << "\n";
+    return std::nullopt;
+  }
+  return std::get<std::vector<std::string>>(std::move(components));
+}
+
 std::int64_t unixNow() {
   return std::chrono::duration_cast<std::chrono::seconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -126,17 +140,12 @@ int keygen(const std::multimap<std::string, std::string>& o) {
 
 int fingerprint(const std::multimap<std::string, std::string>& o) {
   if (auto report = one(o, "--from-report")) {
-    auto object = readObject(*report);
-    if (!object) {
-      return 1;
-    }
-    auto components = lic::fingerprintComponents(*object);
-    if (auto* problem = std::get_if<std::string>(&components)) {
-      std::cerr << "aibox-license: " << *report << ": " << *problem << "\n";
+    auto components = readComponents(*report);
+    if (!components) {
       return 1;
     }
     boost::json::array list;
-    for (const auto& c : std::get<std::vector<std::string>>(components)) {
+    for (const auto& c : *components) {
       list.emplace_back(c);
     }
     std::cout << issue::pretty(boost::json::object{{"components", list}}) << "\n";
@@ -161,17 +170,11 @@ int issueCommand(const std::multimap<std::string, std::string>& o) {
   }
   auto key = readText(*keyFile);
   auto request = readObject(*requestFile);
-  auto fp = readObject(*fingerprintFile);
-  if (!key || !request || !fp) {
+  auto components = readComponents(*fingerprintFile);
+  if (!key || !request || !components) {
     return 1;
   }
-  auto components = lic::fingerprintComponents(*fp);
-  if (auto* problem = std::get_if<std::string>(&components)) {
-    std::cerr << "aibox-license: " << *fingerprintFile << ": " << *problem << "\n";
-    return 1;
-  }
-  auto document =
-      issue::buildDocument({*request, std::get<std::vector<std::string>>(components)}, unixNow());
+  auto document = issue::buildDocument({*request, *components}, unixNow());
   if (auto* problem = std::get_if<std::string>(&document)) {
     std::cerr << "aibox-license: " << *requestFile << ": " << *problem << "\n";
     return 1;
@@ -251,17 +254,12 @@ int verifyOrShow(const std::multimap<std::string, std::string>& o, bool check) {
   }
   std::cout << "Signature       valid (key " << file.keyId << ")\n";
   if (auto fpFile = one(o, "--fingerprint")) {
-    auto fp = readObject(*fpFile);
-    if (!fp) {
-      return 1;
-    }
-    auto components = lic::fingerprintComponents(*fp);
-    if (auto* problem = std::get_if<std::string>(&components)) {
-      std::cerr << "aibox-license: " << *fpFile << ": " << *problem << "\n";
+    auto components = readComponents(*fpFile);
+    if (!components) {
       return 1;
     }
     lic::Fingerprint machine;
-    for (const auto& c : std::get<std::vector<std::string>>(components)) {
+    for (const auto& c : *components) {
       auto colon = c.find(':');
       machine.components.push_back({c.substr(0, colon), "", c.substr(colon + 1)});
     }
