@@ -16,6 +16,7 @@
 #include "agent/license/license.hpp"
 #include "agent/migrations.hpp"
 #include "agent/models/models.hpp"
+#include "agent/runtimes/runtimes.hpp"
 #include "agent/security/security.hpp"
 #include "agent/systemd.hpp"
 #include "aibox_build_info.hpp"
@@ -85,6 +86,7 @@ int run(const Settings& settings) {
   std::unique_ptr<models::Store> store;
   std::unique_ptr<models::Jobs> jobs;
   std::unique_ptr<license::Service> license;
+  std::unique_ptr<runtimes::Supervisor> supervisor;
   console::Files console(settings.webuiDir);
   events::Hub events(io, settings.events);
   std::unique_ptr<events::Feed> feed;
@@ -159,13 +161,33 @@ int run(const Settings& settings) {
                                          {"message", event.message}});
     });
     database->post([&jobs](db::Database& d) { jobs->resumeInterrupted(d); });
+    supervisor = std::make_unique<runtimes::Supervisor>(
+        io, *database, settings.runtimes,
+        runtimes::Supervisor::Context{
+            hardware->state(), *store, *license,
+            [&events](const runtimes::Event& event, const runtimes::View& view) {
+              auto data = runtimes::eventJson(event);
+              data["runtime"] = runtimes::viewJson(view);
+              events.publish("runtime", "runtime:read", data);
+            }});
+    license->listen([&supervisor](const license::Status& status, const license::Event& event) {
+      auto state = status.evaluation.state;
+      if (state != license::State::valid && state != license::State::grace) {
+        supervisor->licenseEnded(event.message);
+      }
+    });
+    // Re-adoption and the first starts read processes and fork: not on the event loop.
+    database->post([&supervisor](db::Database& d) {
+      supervisor->load(d);
+      supervisor->start();
+    });
     if (!std::filesystem::is_directory(settings.webuiDir)) {
       log::warning("the web console is not served: " + settings.webuiDir.string() +
                    " is not a directory (set server.webui_dir)");
     }
     services = std::make_unique<api::Services>(
         api::Services{info, *database, metrics, security, hardware->state(), hardware->history(),
-                      *store, *jobs, console, events, *license});
+                      *store, *jobs, console, events, *license, *supervisor});
     api::addRoutes(router, *services);
     hardware->start();
   } catch (const std::exception& e) {
@@ -214,6 +236,7 @@ int run(const Settings& settings) {
   }
   io.run();
   extra.clear();
+  supervisor->shutdown();  // the instances go on running: the next agent re-adopts them
   hardware->stop();
   license->stop();
   jobs.reset();  // stops imports in flight; they restart at the next start

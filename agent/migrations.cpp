@@ -6,6 +6,7 @@
 #include "agent/hardware/hardware.hpp"
 #include "agent/license/license.hpp"
 #include "agent/models/models.hpp"
+#include "agent/runtimes/runtimes.hpp"
 #include "agent/security/security.hpp"
 
 namespace aibox::agent {
@@ -25,6 +26,7 @@ std::span<const db::Migration> migrations() {
       db::Migration{6, "hardware history and events", hardware::kSchema},
       db::Migration{7, "model store", models::kSchema},
       db::Migration{8, "license clock and events", license::kSchema},
+      db::Migration{9, "runtime instances and their events", runtimes::kSchema},
   };
   return kMigrations;
 }

@@ -133,6 +133,7 @@ po::options_description settingsDescription(Settings& s) {
   // clang-format on
   hardware::addSettings(d, s.hardware);
   models::addSettings(d, s.models);
+  runtimes::addSettings(d, s.runtimes);
   return d;
 }
 
@@ -201,6 +202,13 @@ std::optional<Settings> loadSettings(int argc, const char* const* argv) {
   hardware::resolvePaths(vm, s.paths, s.hardware);
   s.license.file = s.paths.stateDir() / "license/aibox.lic";
   s.license.clockFile = s.paths.stateDir() / "license/clock";
+  s.runtimes.shippedProfiles =
+      vm.count("runtimes.engines_dir") != 0
+          ? std::filesystem::path(vm["runtimes.engines_dir"].as<std::string>())
+          : s.paths.under("/usr/share/aibox/engines");
+  s.runtimes.overrideProfiles = s.paths.under("/etc/aibox/engines");
+  s.runtimes.stateDir = s.paths.stateDir() / "runtimes";
+  s.runtimes.runDir = s.paths.runDir() / "instances";
   if (s.models.caBundle) {
     s.models.caBundle = s.paths.under(s.models.caBundle->string());
   }

@@ -9,6 +9,7 @@
 #include "agent/hardware/hardware.hpp"
 #include "agent/license/license.hpp"
 #include "agent/models/models.hpp"
+#include "agent/runtimes/runtimes.hpp"
 #include "agent/security/security.hpp"
 #include "common/config/config.hpp"
 #include "common/http/server.hpp"
@@ -34,6 +35,7 @@ struct Settings {
   hardware::Settings hardware;
   models::Settings models;
   license::Settings license;
+  runtimes::Settings runtimes;
 };
 
 // Reads the command line and the config file. Returns nullopt after printing --help or

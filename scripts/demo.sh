@@ -23,10 +23,13 @@ mkdir -p "$root/etc/aibox"
 # The demo box has no sensors, GPUs or UPSes of its own: it watches the simulated box, and the
 # API, the CLI and /metrics all say "simulated".
 "$agent" --root "$root" --listen "$listen" --hardware.sources=sim \
-  --models.import_dirs="/media,/mnt,/srv,$import_dir" &
+  --models.import_dirs="/media,/mnt,/srv,$import_dir" \
+  --runtimes.engines_dir="$top/packaging/engines" --runtimes.engine_path="$(dirname "$runtime")" &
 pid=$!
 stop() {
   trap - INT TERM EXIT
+  # Instances outlive the agent by design (it re-adopts them); the demo stops its own.
+  "$ctl" --root "$root" runtimes stop demo-chat >/dev/null 2>&1 || true
   kill -TERM "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
   echo "aibox demo stopped; its state stays in $root"
@@ -72,6 +75,14 @@ JSON
   "$ctl" --root "$root" license install "$license_dir/demo.lic" >/dev/null
 fi
 
+# One instance of the built-in model on the built-in engine, so that a new user can chat at once.
+if ! "$ctl" --root "$root" runtimes show demo-chat >/dev/null 2>&1; then
+  "$ctl" --root "$root" runtimes create demo-chat --model aibox-demo --context 1024 \
+    >/dev/null
+else
+  "$ctl" --root "$root" runtimes start demo-chat >/dev/null
+fi
+
 host=$(hostname)
 password_file="$root/var/lib/aibox/initial-admin-password"
 if [ -f "$password_file" ]; then
@@ -94,6 +105,8 @@ aibox demo is running (box root: $root)
               $ctl --root $root hw gpus | hw power | hw sensors --watch | hw events
   Models      $ctl --root $root models ls
   License     $ctl --root $root license show   (a 90-day trial signed with the test key)
+  Runtimes    $ctl --root $root runtimes ls   (demo-chat: the built-in model, ready to chat)
+              $ctl --root $root runtimes logs demo-chat -f
   Engine      $runtime generate --model $builtin_model \\
                 --chat '[{"role":"user","content":"Hello"}]' --max-tokens 32
   Metrics     curl --unix-socket $root/run/aibox/agent.sock http://localhost/metrics

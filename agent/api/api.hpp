@@ -12,6 +12,7 @@
 #include "agent/hardware/hardware.hpp"
 #include "agent/license/license.hpp"
 #include "agent/models/models.hpp"
+#include "agent/runtimes/runtimes.hpp"
 #include "agent/security/security.hpp"
 #include "common/config/config.hpp"
 #include "common/db/db.hpp"
@@ -45,6 +46,7 @@ struct Services {
   console::Files& console;
   events::Hub& events;
   license::Service& license;
+  runtimes::Supervisor& runtimes;
 };
 
 // Every route of the agent.
@@ -65,6 +67,7 @@ void addJobRoutes(http::Router& router, Services& services);
 void addEventRoutes(http::Router& router, Services& services);
 void addConsoleRoutes(http::Router& router, Services& services);
 void addLicenseRoutes(http::Router& router, Services& services);
+void addRuntimeRoutes(http::Router& router, Services& services);
 
 // aibox_license_state and the seconds to expiry, for /metrics.
 void renderLicenseMetrics(license::Service& service, std::string& out);

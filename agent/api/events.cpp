@@ -44,6 +44,9 @@ void handleEventsGet(const std::shared_ptr<const http::Call>& call, const http::
   if (who.allows("license:read")) {
     kinds.emplace_back("license");
   }
+  if (who.allows("runtime:read")) {
+    kinds.emplace_back("runtime");
+  }
   auto hello = events::format(
       "hello", boost::json::object{{"user", who.name},
                                    {"role", who.kind == http::Identity::Kind::local

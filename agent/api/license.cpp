@@ -1,6 +1,7 @@
 // /api/v1/license: the installed license, its state and entitlements with their usage, the
 // box's fingerprint (license:read); installing a renewal (license:write). docs/licensing.md.
 #include <boost/json/array.hpp>
+#include <set>
 
 #include "agent/api/api.hpp"
 #include "common/log/log.hpp"
@@ -8,9 +9,20 @@
 namespace aibox::agent::api {
 namespace {
 
-boost::json::object usageJson(db::Database& db) {
-  // Runtimes are not supervised yet: no instance runs and no GPU is taken.
-  return {{"models", models::listModels(db).size()}, {"instances", 0}, {"gpus", 0}};
+boost::json::object usageJson(db::Database& db, const runtimes::Supervisor& supervisor) {
+  std::int64_t instances = 0;
+  std::set<std::string> gpus;
+  for (const auto& v : supervisor.list()) {
+    if (v.desiredRunning && v.state != runtimes::State::failed &&
+        v.state != runtimes::State::crash_loop) {
+      ++instances;
+      if (v.placement) {
+        gpus.insert(v.placement->gpus.begin(), v.placement->gpus.end());
+      }
+    }
+  }
+  return {
+      {"models", models::listModels(db).size()}, {"instances", instances}, {"gpus", gpus.size()}};
 }
 
 boost::json::array eventsJson(db::Database& db) {
@@ -26,7 +38,7 @@ void handleLicenseGet(const http::Reply& reply, Services& services) {
   services.database.post([reply, &services](db::Database& db) {
     try {
       auto out = license::licenseJson(services.license.status());
-      out["usage"] = usageJson(db);
+      out["usage"] = usageJson(db, services.runtimes);
       out["events"] = eventsJson(db);
       reply(http::json(http::Status::ok, out));
     } catch (const db::Error& e) {
@@ -50,10 +62,10 @@ void handleLicensePut(const std::shared_ptr<const http::Call>& call, const http:
       auto status = std::get<license::Status>(std::move(result));
       call->auditDetails["license"] = status.file->license.id;
       // After the events the install posted, so that the answer lists them.
-      services.database.post([reply, status = std::move(status)](db::Database& d) {
+      services.database.post([reply, &services, status = std::move(status)](db::Database& d) {
         try {
           auto out = license::licenseJson(status);
-          out["usage"] = usageJson(d);
+          out["usage"] = usageJson(d, services.runtimes);
           out["events"] = eventsJson(d);
           reply(http::json(http::Status::ok, out));
         } catch (const db::Error& e) {

@@ -5,7 +5,7 @@ namespace aibox::agent::api {
 namespace {
 
 http::Response handleMetricsGet(const http::HttpMetrics& metrics, const hardware::State& hardware,
-                                license::Service& license) {
+                                license::Service& license, const runtimes::Supervisor& runtimes) {
   std::string text;
   text.reserve(8192);
   text += "# HELP aibox_build_info Version and build of the running aibox-agent.\n";
@@ -16,6 +16,7 @@ http::Response handleMetricsGet(const http::HttpMetrics& metrics, const hardware
   metrics.render(text);
   hardware::renderMetrics(hardware.reports(), text);
   renderLicenseMetrics(license, text);
+  runtimes.renderMetrics(text);
   http::Response res{http::Status::ok, 11};
   res.set(boost::beast::http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
   res.set(boost::beast::http::field::cache_control, "no-store");
@@ -27,7 +28,8 @@ http::Response handleMetricsGet(const http::HttpMetrics& metrics, const hardware
 
 void addMetricsRoutes(http::Router& router, Services& services) {
   router.add(http::Verb::get, "/metrics", "metrics:read", [&services](const http::Call&) {
-    return handleMetricsGet(services.metrics, services.hardware, services.license);
+    return handleMetricsGet(services.metrics, services.hardware, services.license,
+                            services.runtimes);
   });
 }
 

@@ -23,6 +23,7 @@ void addRoutes(http::Router& router, Services& services) {
   addEventRoutes(router, services);
   addConsoleRoutes(router, services);
   addLicenseRoutes(router, services);
+  addRuntimeRoutes(router, services);
 }
 
 std::optional<boost::json::object> bodyObject(const http::Call& call, const http::Reply& reply) {

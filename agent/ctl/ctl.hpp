@@ -111,5 +111,7 @@ int auditCommand(const Options& options, const std::vector<std::string>& args);
 int hardwareCommand(const Options& options, const std::vector<std::string>& args);
 int modelsCommand(const Options& options, const std::vector<std::string>& args);
 int licenseCommand(const Options& options, const std::vector<std::string>& args);
+int runtimesCommand(const Options& options, const std::vector<std::string>& args);
+int enginesCommand(const Options& options, const std::vector<std::string>& args);
 
 }  // namespace aibox::ctl

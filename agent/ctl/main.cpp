@@ -23,6 +23,8 @@ constexpr const char* kCommands =
     "  hw         hardware health: sensors, gpus, power, events, history (--direct: no agent)\n"
     "  models     the model store: ls, show, import, verify, rm, jobs, cancel\n"
     "  license    the box's license: show, install, fingerprint\n"
+    "  runtimes   model instances: ls, show, create, start, stop, restart, logs, events, rm\n"
+    "  engines    the engine profiles and whether their binaries are installed\n"
     "\n"
     "Run 'aiboxctl COMMAND --help' for a command's options.\n"
     "Exit codes: 0 ok, 1 failed, 2 usage error, 3 agent unreachable.\n";
@@ -115,6 +117,12 @@ int main(int argc, char** argv) {
     }
     if (command == "license") {
       return aibox::ctl::licenseCommand(options, rest);
+    }
+    if (command == "runtimes") {
+      return aibox::ctl::runtimesCommand(options, rest);
+    }
+    if (command == "engines") {
+      return aibox::ctl::enginesCommand(options, rest);
     }
     if (command == "hw" || command == "hardware") {
       return aibox::ctl::hardwareCommand(options, rest);

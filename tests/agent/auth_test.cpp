@@ -325,8 +325,9 @@ std::vector<RouteSpec> routeTable() {
   boost::asio::io_context io;
   agent::events::Hub events(io, {});
   agent::license::Service license(io, worker, {}, dir.path(), nullptr);
+  agent::runtimes::Supervisor runtimes(io, worker, {}, {hardware, store, license, nullptr});
   agent::api::Services services{info,  worker, metrics, security, hardware, history,
-                                store, jobs,   console, events,   license};
+                                store, jobs,   console, events,   license,  runtimes};
   http::Router router;
   agent::api::addRoutes(router, services);
   std::vector<RouteSpec> out;
