@@ -187,7 +187,7 @@ int run(const Settings& settings) {
     }
     services = std::make_unique<api::Services>(
         api::Services{info, *database, metrics, security, hardware->state(), hardware->history(),
-                      *store, *jobs, console, events, *license, *supervisor});
+                      *store, *jobs, console, events, *license, *supervisor, io});
     api::addRoutes(router, *services);
     hardware->start();
   } catch (const std::exception& e) {

@@ -47,6 +47,7 @@ struct Services {
   events::Hub& events;
   license::Service& license;
   runtimes::Supervisor& runtimes;
+  boost::asio::io_context& io;  // the agent's event loop, for calls it makes itself
 };
 
 // Every route of the agent.

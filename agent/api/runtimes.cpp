@@ -6,6 +6,7 @@
 #include <charconv>
 
 #include "agent/api/api.hpp"
+#include "agent/runtimes/relay.hpp"
 #include "common/log/log.hpp"
 
 namespace aibox::agent::api {
@@ -225,6 +226,35 @@ http::Response handleRuntimeMetrics(const http::Call& call, Services& services) 
   return res;
 }
 
+// The console's chat playground: a chat completion on a ready instance, passed through as the
+// engine streams it; `model` is set to the instance's served name.
+void handleRuntimeChat(const std::shared_ptr<const http::Call>& call, const http::Reply& reply,
+                       Services& services) {
+  auto body = bodyObject(*call, reply);
+  if (!body) {
+    return;
+  }
+  std::string id(call->param("id"));
+  call->auditDetails["runtime"] = id;
+  auto view = services.runtimes.find(id);
+  if (!view) {
+    return reply(
+        refused({404, "not_found", "no runtime instance " + id + " (see aiboxctl runtimes ls)"}));
+  }
+  auto endpoint = services.runtimes.endpoint(view->id);
+  if (!endpoint) {
+    return reply(
+        refused({409, "not_ready",
+                 "instance " + view->name + " is " + std::string(runtimes::stateName(view->state)) +
+                     ", not ready: start it and wait until it is ready "
+                     "(aiboxctl runtimes start " +
+                     view->name + ")"}));
+  }
+  (*body)["model"] = endpoint->servedName;
+  runtimes::relay::post(services.io, {endpoint->port, "/v1/chat/completions", endpoint->token},
+                        json::serialize(*body), std::chrono::minutes(2), reply);
+}
+
 http::Response handleEnginesList(Services& services) {
   boost::json::array list;
   for (const auto& [name, p] : services.runtimes.engines()) {
@@ -296,6 +326,11 @@ void addRuntimeRoutes(http::Router& router, Services& services) {
       });
   router.add(http::Verb::get, "/api/v1/runtimes/{id}/metrics", kRead,
              [&services](const http::Call& call) { return handleRuntimeMetrics(call, services); });
+  router.addAsync(
+      http::Verb::post, "/api/v1/runtimes/{id}/chat", kControl,
+      [&services](const std::shared_ptr<const http::Call>& call, const http::Reply& reply) {
+        handleRuntimeChat(call, reply, services);
+      });
   router.add(http::Verb::get, "/api/v1/engines", kRead,
              [&services](const http::Call&) { return handleEnginesList(services); });
 }

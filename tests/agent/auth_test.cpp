@@ -327,7 +327,7 @@ std::vector<RouteSpec> routeTable() {
   agent::license::Service license(io, worker, {}, dir.path(), nullptr);
   agent::runtimes::Supervisor runtimes(io, worker, {}, {hardware, store, license, nullptr});
   agent::api::Services services{info,  worker, metrics, security, hardware, history,
-                                store, jobs,   console, events,   license,  runtimes};
+                                store, jobs,   console, events,   license,  runtimes, io};
   http::Router router;
   agent::api::addRoutes(router, services);
   std::vector<RouteSpec> out;

@@ -308,6 +308,15 @@ TEST_P(Runtimes, BuiltinInstanceServesWithItsOwnTokenAndStopsLeavingNothing) {
              .headers = {"Authorization: Bearer " + token(id), "Content-Type: application/json"}});
   EXPECT_EQ(chat.status, 200) << chat.body;
   EXPECT_EQ(agent->log().find(token(id)), std::string::npos) << "the token was logged";
+  // The playground's route: the agent passes the engine's stream through with its token.
+  auto relayed = viaSocket(*agent, {.method = "POST",
+                                    .path = "/api/v1/runtimes/tiny-cpu/chat",
+                                    .body = R"({"model":"ignored","stream":true,"max_tokens":4,)"
+                                            R"("messages":[{"role":"user","content":"hi"}]})"});
+  EXPECT_EQ(relayed.status, 200) << relayed.body;
+  EXPECT_NE(relayed.body.find("data: {"), std::string::npos) << relayed.body;
+  EXPECT_NE(relayed.body.find("\"model\":\"tiny\""), std::string::npos) << relayed.body;
+  EXPECT_NE(relayed.body.find("data: [DONE]"), std::string::npos) << relayed.body;
   if (cgroup) {
     EXPECT_EQ(str(r.at("cgroup")), (*cgroup / "instances" / id).string());
   }
@@ -324,6 +333,11 @@ TEST_P(Runtimes, BuiltinInstanceServesWithItsOwnTokenAndStopsLeavingNothing) {
   EXPECT_EQ(stop.status, 200) << stop.body;
   waitState(id, "stopped");
   EXPECT_TRUE(waitNoProcesses(id));
+  auto notReady = viaSocket(*agent, {.method = "POST",
+                                     .path = "/api/v1/runtimes/" + id + "/chat",
+                                     .body = R"({"messages":[{"role":"user","content":"hi"}]})"});
+  EXPECT_EQ(notReady.status, 409) << notReady.body;
+  EXPECT_NE(notReady.body.find("not_ready"), std::string::npos);
   EXPECT_TRUE(hadEvent(id, "starting"));
   EXPECT_TRUE(hadEvent(id, "ready: ready in"));
   EXPECT_TRUE(hadEvent(id, "stopping"));
