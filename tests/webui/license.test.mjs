@@ -3,14 +3,12 @@
 // their usage; a file that is not for this box is refused with the agent's reason; a license
 // in its grace period brings the banner back on every page.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 
-import { Agent, adminPassword } from './support/agent.mjs';
+import { Agent, adminPassword, issueLicense } from './support/agent.mjs';
 import { Session, launchBrowser } from './support/browser.mjs';
 
 let agent;
@@ -38,18 +36,7 @@ after(async () => {
   await fsp.rm(work, { recursive: true, force: true });
 });
 
-// A license from the vendor's tool for the box whose fingerprint is given.
-async function issue(name, request, fingerprint) {
-  const fp = path.join(work, `${name}.fp.json`);
-  const req = path.join(work, `${name}.request.json`);
-  const out = path.join(work, `${name}.lic`);
-  await fsp.writeFile(fp, JSON.stringify(fingerprint));
-  await fsp.writeFile(req, JSON.stringify(request));
-  await promisify(execFile)(process.env.AIBOX_LICENSE, [
-    'issue', '--key', process.env.AIBOX_TEST_VENDOR_KEY, '--request', req, '--fingerprint', fp, '--out', out,
-  ]);
-  return out;
-}
+const issue = (name, request, fingerprint) => issueLicense(work, name, request, fingerprint);
 
 const banner = () => session.page.locator('[data-role=license-banner]');
 

@@ -85,16 +85,27 @@ export async function api(method, path, body, options = {}) {
       return api(method, path, body, { ...options, retried: true });
     }
   }
-  if (!res.ok) {
-    const error = await errorFrom(res);
-    if (res.status === 401 && !options.auth) handlers.unauthorized(error);
-    if (error.code === 'password_change_required') handlers.passwordChangeRequired(error);
-    if (error.code === 'forbidden') handlers.forbidden(error);
-    throw error;
-  }
+  if (!res.ok) throw await failure(res, options);
   if (res.status === 204) return null;
   const type = res.headers.get('Content-Type') || '';
   return type.includes('json') ? res.json() : res.text();
+}
+
+async function failure(res, options) {
+  const error = await errorFrom(res);
+  if (res.status === 401 && !options.auth) handlers.unauthorized(error);
+  if (error.code === 'password_change_required') handlers.passwordChangeRequired(error);
+  if (error.code === 'forbidden') handlers.forbidden(error);
+  return error;
+}
+
+// A POST whose answer is read as it comes (the chat playground's event stream): the Response
+// once its status is known, its body still arriving. The time limit covers only the wait for
+// the status.
+export async function postStream(path, body, options = {}) {
+  const res = await send('POST', path, body, options);
+  if (!res.ok) throw await failure(res, options);
+  return res;
 }
 
 async function refreshCsrf() {

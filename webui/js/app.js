@@ -8,12 +8,13 @@ import loginPage from './pages/login.js';
 import dashboardPage from './pages/dashboard.js';
 import hardwarePage from './pages/hardware.js';
 import modelsPage from './pages/models.js';
+import runtimesPage from './pages/runtimes.js';
 import accessPage from './pages/access.js';
 import auditPage from './pages/audit.js';
 import systemPage from './pages/system.js';
 import licensePage from './pages/license.js';
 
-const PAGES = [dashboardPage, hardwarePage, modelsPage, accessPage, auditPage, licensePage, systemPage];
+const PAGES = [dashboardPage, hardwarePage, modelsPage, runtimesPage, accessPage, auditPage, licensePage, systemPage];
 const SESSION_HINT = 'aibox.session'; // set while this browser is believed to be logged in
 const IDLE_KEY = 'aibox.idleTimeout';
 const DEFAULT_IDLE_S = 900;
@@ -194,6 +195,7 @@ const ICONS = {
   dashboard: 'M4 4h7v7H4zM13 4h7v4h-7zM13 10h7v10h-7zM4 13h7v7H4z',
   hardware: 'M7 7h10v10H7zM10 10h4v4h-4zM9 3v4M15 3v4M9 17v4M15 17v4M3 9h4M3 15h4M17 9h4M17 15h4',
   models: 'M12 3l8 4.5v9L12 21l-8-4.5v-9zM4 7.5l8 4.5 8-4.5M12 12v9',
+  runtimes: 'M5 4l14 8-14 8zM5 12h6',
   access: 'M9 11a4 4 0 1 0 0-8 4 4 0 0 0 0 8zM2 21c0-3.9 3.1-7 7-7s7 3.1 7 7M17 11l2 2 4-4',
   audit: 'M6 3h9l4 4v14H6zM14 3v5h5M9 12h7M9 16h7',
   system: 'M12 8v5M12 16h.01M12 3a9 9 0 1 0 0 18 9 9 0 0 0 0-18z',

@@ -86,7 +86,7 @@ export class Live {
   }
 }
 
-const STREAM_EVENTS = ['hardware', 'hardware_event', 'job', 'model', 'resync'];
+const STREAM_EVENTS = ['hardware', 'hardware_event', 'job', 'model', 'license', 'runtime', 'resync'];
 const RECONNECT_MS = [5000, 15000, 60000];
 
 // The agent's server-sent events (GET /api/v1/events): pushes status changes so pages need not

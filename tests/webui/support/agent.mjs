@@ -39,12 +39,13 @@ process.on('exit', () => {
 });
 
 export class Agent {
-  // Starts an agent; `importDirs` become [models] import_dirs (host paths).
-  static async start({ importDirs = [] } = {}) {
+  // Starts an agent; `importDirs` become [models] import_dirs (host paths); with `runtimes`
+  // it runs instances of this build's aibox-runtime (engine profiles from packaging/engines).
+  static async start({ importDirs = [], runtimes = false } = {}) {
     const root = await fsp.mkdtemp(path.join(os.tmpdir(), 'aibox-webui-'));
     const agent = new Agent(root);
     try {
-      await agent.#prepare(importDirs);
+      await agent.#prepare(importDirs, runtimes);
       await agent.#launch();
       return agent;
     } catch (error) {
@@ -73,7 +74,7 @@ export class Agent {
     return this.logText;
   }
 
-  async #prepare(importDirs) {
+  async #prepare(importDirs, runtimes) {
     const webui = process.env.AIBOX_WEBUI_DIR || path.join(sourceRoot, 'webui');
     if (!fs.existsSync(path.join(webui, 'index.html'))) {
       throw new Error(`no web UI at ${webui} (index.html missing)`);
@@ -86,6 +87,15 @@ export class Agent {
       hardware: ['sources = sim'],
       models: [`import_dirs = ${importDirs.join(',') || '/srv'}`, 'reserve_bytes = 0'],
     };
+    if (runtimes) {
+      const base = 31000 + (process.pid % 400) * 10;
+      sections.runtimes = [
+        `engines_dir = ${path.join(sourceRoot, 'packaging/engines')}`,
+        `engine_path = ${path.dirname(required('AIBOX_RUNTIME'))}`,
+        `port_range = ${base}-${base + 9}`,
+        'cgroup = off',
+      ];
+    }
     const ini = Object.entries(sections)
       .map(([section, lines]) => `[${section}]\n${lines.join('\n')}\n`)
       .join('\n');
@@ -235,6 +245,21 @@ export class Agent {
     await this.changePassword(name, initial, password);
   }
 
+  // A license for this box (a simulated machine identity under the root), issued with the
+  // test vendor key this build trusts, installed as an admin would.
+  async installLicense(entitlements = {}) {
+    const dmi = path.join(this.root, 'sys/class/dmi/id');
+    await fsp.mkdir(dmi, { recursive: true });
+    await fsp.writeFile(path.join(dmi, 'product_uuid'), '4c4c4544-0042-3510-8052-b4c04f4e3332\n');
+    await fsp.writeFile(path.join(dmi, 'board_serial'), 'CN7475142U0123\n');
+    const fingerprint = await this.ok('GET', '/api/v1/license/fingerprint');
+    const file = await issueLicense(this.root, 'box', { id: 'LIC-TEST', customer: 'Tests', days: 30, entitlements }, fingerprint);
+    const reply = await request(http, { socketPath: this.socket, method: 'PUT', path: '/api/v1/license' }, undefined, await fsp.readFile(file));
+    if (reply.status !== 200) {
+      throw new Error(`license install: ${reply.status} ${reply.text}`);
+    }
+  }
+
   // Waits for a model job to end; returns it.
   async waitJob(id, timeoutMs = 60000) {
     const deadline = Date.now() + timeoutMs;
@@ -248,12 +273,26 @@ export class Agent {
   }
 }
 
-function request(transport, options, body) {
+// A license from the vendor's tool (aibox-license issue) for the fingerprint given; its path.
+export async function issueLicense(dir, name, licenseRequest, fingerprint) {
+  const fp = path.join(dir, `${name}.fp.json`);
+  const req = path.join(dir, `${name}.request.json`);
+  const out = path.join(dir, `${name}.lic`);
+  await fsp.writeFile(fp, JSON.stringify(fingerprint));
+  await fsp.writeFile(req, JSON.stringify(licenseRequest));
+  await promisify(execFile)(required('AIBOX_LICENSE'), [
+    'issue', '--key', required('AIBOX_TEST_VENDOR_KEY'), '--request', req, '--fingerprint', fp, '--out', out,
+  ]);
+  return out;
+}
+
+// A request with a JSON body, or with `raw` bytes as they are (a license file).
+function request(transport, options, body, raw) {
   return new Promise((resolve, reject) => {
-    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const payload = raw ?? (body === undefined ? undefined : JSON.stringify(body));
     const headers = { ...(options.headers ?? {}) };
     if (payload !== undefined) {
-      headers['content-type'] = 'application/json';
+      headers['content-type'] = raw ? 'application/octet-stream' : 'application/json';
       headers['content-length'] = Buffer.byteLength(payload);
     }
     const req = transport.request({ ...options, headers, timeout: 30000 }, (res) => {

@@ -167,6 +167,9 @@ export default {
       if (m.state === 'ready') {
         actions.push(h('a', { class: 'btn btn-small', href: `/api/v1/models/${enc(m.id)}/bundle`, download: `${m.name}-${m.tag}.aibox.tar`, 'data-role': 'model-export', title: t('models.exportHint') }, t('models.export')));
       }
+      if (m.state === 'ready' && ctx.can('runtime:control')) {
+        actions.push(h('a', { class: 'btn btn-small', href: `#/runtimes?model=${enc(key)}`, 'data-action': 'model-run', title: t('models.runHint') }, t('models.run')));
+      }
       if (canWrite) {
         const busyState = m.state === 'importing' || m.state === 'verifying' || m.state === 'deleting';
         const verify = h('button', { type: 'button', class: 'btn btn-small', 'data-action': 'model-verify', disabled: busyState || m.state === 'deleting', title: t('models.verifyHint') }, t('models.verify'));
