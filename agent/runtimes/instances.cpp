@@ -86,6 +86,10 @@ void addSettings(po::options_description& d, Settings& s) {
           s.enginePath.clear();
           std::istringstream in(v);
           for (std::string dir; std::getline(in, dir, ':');) {
+            if (!dir.empty() && dir.front() != '/') {
+              throw config::InvalidValue("runtimes.engine_path",
+                                         "must be absolute directories separated by ':'; '" + dir + "' is not");
+            }
             if (!dir.empty()) {
               s.enginePath.emplace_back(dir);
             }
