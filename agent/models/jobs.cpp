@@ -1,7 +1,6 @@
 // Import and verify jobs: each runs on a thread of its own pool, reports progress in memory,
 // and writes its outcome through the database worker.
 #include <fcntl.h>
-#include <openssl/rand.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -16,24 +15,13 @@
 #include "agent/models/models.hpp"
 #include "common/json/json.hpp"
 #include "common/log/log.hpp"
+#include "common/random/random.hpp"
 #include "common/time/time.hpp"
 
 namespace aibox::agent::models {
 namespace {
 
 namespace stdfs = std::filesystem;
-
-std::string randomId() {
-  std::array<unsigned char, 6> bytes{};
-  RAND_bytes(bytes.data(), static_cast<int>(bytes.size()));
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  for (auto b : bytes) {
-    out += kDigits[b >> 4];
-    out += kDigits[b & 0xf];
-  }
-  return out;
-}
 
 std::string now() {
   return time::isoTime(std::chrono::system_clock::now());
@@ -230,7 +218,7 @@ Jobs::~Jobs() {
 std::shared_ptr<Jobs::Job> Jobs::add(const std::string& kind, const std::string& modelId,
                                      const std::string& source) {
   auto job = std::make_shared<Job>();
-  job->id = randomId();
+  job->id = random::hex(6);
   job->kind = kind;
   job->modelId = modelId;
   job->source = source;
@@ -317,7 +305,7 @@ JobView Jobs::startImport(db::Database& db, const ImportRequest& r) {
   // The job and the model show the source without credentials; the request kept to resume the
   // import after a restart holds it whole.
   auto shown = redactUrl(source);
-  auto job = add("import", randomId(), shown);
+  auto job = add("import", random::hex(6), shown);
   job->total = total;
   boost::json::object request{{"source", source}, {"name", r.name}, {"tag", r.tag}};
   if (r.sha256) {

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "agent/runtimes/process.hpp"
 #include "agent/runtimes/runtimes.hpp"
 #include "common/time/time.hpp"
 
@@ -327,12 +328,9 @@ std::vector<View> readDirect(db::Database& db, const config::Paths& paths) {
     v.createdAt = s.text(11);
     v.model = s.text(12);
     // The pid file is written before anything else learns of a start: it is the truth.
-    pid_t pid = 0;
-    std::uint64_t start = 0;
-    std::ifstream pidFile(paths.runDir() / "instances" / (v.id + ".pid"));
-    pidFile >> pid >> start;
-    bool alive = pid > 0 && start != 0 && processStartTime(pid) == start;
-    v.pid = alive ? pid : 0;
+    auto pidFile = process::readPidFile(paths.runDir() / "instances" / (v.id + ".pid"));
+    bool alive = process::alive(pidFile);
+    v.pid = alive ? pidFile.pid : 0;
     auto recorded = s.text(5);
     if (alive) {
       v.state = recorded == "ready" ? State::ready : State::starting;

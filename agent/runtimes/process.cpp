@@ -21,6 +21,7 @@
 #include <stdexcept>
 
 #include "agent/runtimes/runtimes.hpp"
+#include "common/fs/fs.hpp"
 #include "common/log/log.hpp"
 
 namespace aibox::agent::runtimes {
@@ -334,6 +335,23 @@ Started spawn(const Spec& spec) {
     throw std::runtime_error(std::string("pidfd_open failed: ") + std::strerror(errno));
   }
   return out;
+}
+
+PidFile readPidFile(const stdfs::path& file) {
+  PidFile p;
+  std::ifstream in(file);
+  if (!(in >> p.pid >> p.startTime)) {
+    return {};
+  }
+  return p;
+}
+
+void writePidFile(const stdfs::path& file, const PidFile& p) {
+  fs::writeFileAtomic(file, std::to_string(p.pid) + " " + std::to_string(p.startTime) + "\n", 0644);
+}
+
+bool alive(const PidFile& p) {
+  return p.pid > 0 && p.startTime != 0 && processStartTime(p.pid) == p.startTime;
 }
 
 int adopt(pid_t pid, std::uint64_t startTime) {

@@ -46,6 +46,18 @@ struct Started {
 // Forks and execs; throws std::runtime_error saying what failed (exec's errno included).
 Started spawn(const Spec& spec);
 
+// An instance's pid file, "PID STARTTIME": written before anything else learns of a start, so
+// it says which process is the instance's (a pid alone may have been reused).
+struct PidFile {
+  pid_t pid = 0;
+  std::uint64_t startTime = 0;
+};
+// Zeros when the file is missing or unreadable.
+PidFile readPidFile(const std::filesystem::path& file);
+void writePidFile(const std::filesystem::path& file, const PidFile& p);
+// The process the file names still runs (same pid, same start time).
+bool alive(const PidFile& p);
+
 // A pidfd for a process that must still be the one started at `startTime`; -1 otherwise.
 int adopt(pid_t pid, std::uint64_t startTime);
 // The exit status when the process was our child and has ended ("exit code 3", "killed by

@@ -1,7 +1,6 @@
 // The supervisor: each instance's state machine (docs/runtimes.md, "States"), its probes, the
 // restart backoff, the crash loop, stops that leave nothing behind, and re-adoption at start.
 #include <fcntl.h>
-#include <openssl/rand.h>
 #include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -23,6 +22,7 @@
 #include "common/fs/fs.hpp"
 #include "common/json/json.hpp"
 #include "common/log/log.hpp"
+#include "common/random/random.hpp"
 #include "common/time/time.hpp"
 
 namespace aibox::agent::runtimes {
@@ -37,20 +37,6 @@ constexpr std::size_t kLogLines = 200;
 constexpr std::uintmax_t kLogRotateBytes = 16 << 20;
 constexpr auto kStartProbeEvery = 100ms;  // while starting: ready is seen quickly
 constexpr auto kMetricsEvery = 15s;
-
-std::string randomHex(std::size_t bytes) {
-  std::vector<unsigned char> raw(bytes);
-  if (RAND_bytes(raw.data(), static_cast<int>(bytes)) != 1) {
-    throw std::runtime_error("the random generator failed");
-  }
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : raw) {
-    out.push_back(kHex[c >> 4]);
-    out.push_back(kHex[c & 15]);
-  }
-  return out;
-}
 
 std::string joinInts(const std::vector<int>& v) {
   std::string out;
@@ -474,8 +460,7 @@ struct Supervisor::Impl {
       i.pid = started.pid;
       i.startTime = started.startTime;
       i.cgroup = spec.cgroup;
-      fs::writeFileAtomic(pidFile(i.id),
-                          std::to_string(i.pid) + " " + std::to_string(i.startTime) + "\n", 0644);
+      process::writePidFile(pidFile(i.id), {i.pid, i.startTime});
       watch(inst, started.pidfd);
     } catch (const std::exception& e) {
       setState(i, State::failed, e.what());
@@ -900,7 +885,7 @@ struct Supervisor::Impl {
     std::ifstream in(tokenFile);
     std::getline(in, i.token);
     if (i.token.empty()) {
-      i.token = randomHex(32);
+      i.token = random::hex(32);
       fs::writeFileAtomic(tokenFile, i.token + "\n", 0600);
     }
     if (uid && gid) {
@@ -985,8 +970,9 @@ void Supervisor::load(db::Database& db) {
     }
     impl_->prepareFiles(*inst);
     // The pid file is written before the row: it tells which process is the instance's.
-    std::ifstream pidFile(impl_->pidFile(inst->id));
-    pidFile >> inst->pid >> inst->startTime;
+    auto recordedPid = process::readPidFile(impl_->pidFile(inst->id));
+    inst->pid = recordedPid.pid;
+    inst->startTime = recordedPid.startTime;
     if (inst->placement) {
       inst->placement->memoryEstimate = placement::memoryEstimate(inst->metadata, inst->settings);
     }
@@ -1033,13 +1019,10 @@ void Supervisor::start() {
     if (it->path().extension() != ".pid" || im.instances.contains(id)) {
       continue;
     }
-    std::ifstream in(it->path());
-    pid_t pid = 0;
-    std::uint64_t startTime = 0;
-    in >> pid >> startTime;
-    if (int fd = process::adopt(pid, startTime); fd >= 0) {
+    auto stray = process::readPidFile(it->path());
+    if (int fd = process::adopt(stray.pid, stray.startTime); fd >= 0) {
       ::close(fd);
-      process::killAll(std::nullopt, pid, id);
+      process::killAll(std::nullopt, stray.pid, id);
       log::warning("stopped an instance the database does not know", {{"instance_id", id}});
     }
     stdfs::remove(it->path(), ec);
@@ -1168,7 +1151,7 @@ Result<View> Supervisor::create(db::Database& db, const models::ModelRow& model,
     return Refusal{400, "invalid_field",
                    "field 'engine': no engine profile " + r.engine + " (there are: " + names + ")"};
   }
-  auto inst = im.make(randomHex(6));
+  auto inst = im.make(random::hex(6));
   auto& i = *inst;
   i.name = r.name;
   i.engine = r.engine;
