@@ -118,12 +118,17 @@ std::variant<Profile, std::string> parseProfile(std::string_view text, const std
   }
   if (const auto* ready = o.if_contains("ready")) {
     if (!ready->is_object()) {
-      return "field 'ready' must be {\"http\": PATH, \"status\": CODE}";
+      return "field 'ready' must be {\"http\": PATH, \"status\": CODE} or {\"notify\": true}";
     }
     const auto& r = ready->as_object();
-    if (r.contains("notify")) {
-      // Readiness over sd_notify is not built yet (docs/runtimes.md): refused, not ignored.
-      return "field 'ready.notify' is not supported: give the engine's health path in ready.http";
+    if (const auto* notify = r.if_contains("notify")) {
+      if (!notify->is_bool()) {
+        return "field 'ready.notify' must be true or false";
+      }
+      p.readyNotify = notify->as_bool();
+      if (p.readyNotify && !r.contains("http")) {
+        p.healthPath.clear();  // no HTTP check: liveness is the process itself
+      }
     }
     if (const auto* path = r.if_contains("http")) {
       if (!path->is_string() || !path->as_string().starts_with("/")) {

@@ -73,8 +73,10 @@ struct Profile {
   // instance's extra arguments.
   std::vector<std::vector<std::string>> args;
   std::map<std::string, std::string> env;
-  bool readyNotify = false;  // READY=1 over sd_notify instead of the health answer
-  std::string healthPath = "/health";
+  // READY=1 over sd_notify (NOTIFY_SOCKET) instead of the health answer; the health path, when
+  // also given, is then the liveness check, else liveness is the process staying alive.
+  bool readyNotify = false;
+  std::string healthPath = "/health";  // empty: no HTTP health check
   int healthStatus = 200;
   std::string metricsPath;
   int stopSignal = SIGTERM;

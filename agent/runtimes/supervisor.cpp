@@ -2,9 +2,11 @@
 // restart backoff, the crash loop, stops that leave nothing behind, and re-adoption at start.
 #include <fcntl.h>
 #include <pwd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <boost/asio/local/datagram_protocol.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/json/parse.hpp>
@@ -137,6 +139,8 @@ struct Supervisor::Instance {
   std::optional<stdfs::path> cgroup;
   std::int64_t restarts = 0;
   std::unique_ptr<boost::asio::posix::stream_descriptor> pidfd;
+  // NOTIFY_SOCKET of a profile that says it is ready over sd_notify, while it runs.
+  std::unique_ptr<boost::asio::local::datagram_protocol::socket> notify;
   std::uint64_t generation = 0;  // a new process each time: late callbacks of old ones are dropped
   Steady::time_point startedAt;
   Steady::time_point lastProgress;
@@ -215,6 +219,7 @@ struct Supervisor::Impl {
 
   stdfs::path instanceDir(const std::string& id) const { return settings.stateDir / id; }
   stdfs::path pidFile(const std::string& id) const { return settings.runDir / (id + ".pid"); }
+  stdfs::path notifyPath(const std::string& id) const { return settings.runDir / (id + ".notify"); }
 
   void persist(const Instance& i) {
     std::string gpus;
@@ -441,6 +446,16 @@ struct Supervisor::Impl {
     spec.binary = *profile.resolved;
     spec.args = expand(i, profile);
     spec.env = environment(i, profile);
+    if (profile.readyNotify) {
+      try {
+        openNotify(inst);
+      } catch (const std::exception& e) {
+        setState(i, State::failed,
+                 "cannot make the notify socket " + notifyPath(i.id).string() + ": " + e.what());
+        return;
+      }
+      spec.env.push_back("NOTIFY_SOCKET=" + notifyPath(i.id).string());
+    }
     spec.logFile = i.logFile;
     spec.workDir = instanceDir(i.id);
     if (!cgroups.base.empty()) {
@@ -514,6 +529,7 @@ struct Supervisor::Impl {
 
   // Kills what is left of the instance (children that outlived it) and forgets the process.
   void cleanUp(Instance& i) {
+    closeNotify(i);
     int left = process::killAll(i.cgroup, i.pid, i.id);
     if (left > 0) {
       log::warning("killed processes the instance left behind",
@@ -667,6 +683,115 @@ struct Supervisor::Impl {
     });
   }
 
+  // --- sd_notify -----------------------------------------------------------------------------
+
+  // The instance's NOTIFY_SOCKET: a datagram socket whose messages count only when they come
+  // from the instance's own processes (the sender's pid, from its credentials, is the
+  // instance's or in its process group), so no other process can say it is ready.
+  void openNotify(const std::shared_ptr<Instance>& inst) {
+    auto& i = *inst;
+    closeNotify(i);
+    auto path = notifyPath(i.id);
+    std::error_code ec;
+    stdfs::remove(path, ec);
+    auto socket = std::make_unique<boost::asio::local::datagram_protocol::socket>(io);
+    socket->open();
+    socket->bind(boost::asio::local::datagram_protocol::endpoint(path.string()));
+    int one = 1;
+    ::setsockopt(socket->native_handle(), SOL_SOCKET, SO_PASSCRED, &one, sizeof(one));
+    ::chmod(path.c_str(), 0600);
+    if (uid && ::chown(path.c_str(), *uid, gid ? *gid : static_cast<gid_t>(-1)) != 0) {
+      throw std::runtime_error(std::string("chown: ") + std::strerror(errno));
+    }
+    i.notify = std::move(socket);
+    awaitNotify(inst);
+  }
+
+  void closeNotify(Instance& i) {
+    if (!i.notify) {
+      return;
+    }
+    boost::system::error_code ignored;
+    i.notify->close(ignored);
+    i.notify.reset();
+    std::error_code ec;
+    stdfs::remove(notifyPath(i.id), ec);
+  }
+
+  void awaitNotify(const std::shared_ptr<Instance>& inst) {
+    inst->notify->async_wait(
+        boost::asio::local::datagram_protocol::socket::wait_read,
+        [this, weak = std::weak_ptr(inst)](const boost::system::error_code& ec) {
+          if (ec) {
+            return;
+          }
+          std::lock_guard lock(mutex);
+          auto live = weak.lock();
+          if (live && live->notify && !stopped) {
+            notified(live);
+            if (live->notify) {
+              awaitNotify(live);
+            }
+          }
+        });
+  }
+
+  // Reads the waiting messages: READY=1 makes a starting instance ready, STATUS= is progress
+  // (the stall time starts again). Descriptors sent along are closed; other keys are ignored.
+  void notified(const std::shared_ptr<Instance>& inst) {
+    auto& i = *inst;
+    for (;;) {
+      std::array<char, 4096> text{};
+      alignas(cmsghdr) std::array<char, CMSG_SPACE(sizeof(ucred)) + CMSG_SPACE(sizeof(int) * 16)>
+          control{};
+      iovec part{text.data(), text.size()};
+      msghdr message{};
+      message.msg_iov = &part;
+      message.msg_iovlen = 1;
+      message.msg_control = control.data();
+      message.msg_controllen = control.size();
+      ssize_t n = ::recvmsg(i.notify->native_handle(), &message, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+      if (n < 0) {
+        return;
+      }
+      pid_t sender = 0;
+      for (cmsghdr* c = CMSG_FIRSTHDR(&message); c != nullptr; c = CMSG_NXTHDR(&message, c)) {
+        if (c->cmsg_level != SOL_SOCKET) {
+          continue;
+        }
+        if (c->cmsg_type == SCM_CREDENTIALS) {
+          ucred credentials{};
+          std::memcpy(&credentials, CMSG_DATA(c), sizeof(credentials));
+          sender = credentials.pid;
+        } else if (c->cmsg_type == SCM_RIGHTS) {
+          std::size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+          for (std::size_t k = 0; k < count; ++k) {
+            int fd = -1;
+            std::memcpy(&fd, CMSG_DATA(c) + k * sizeof(int), sizeof(int));
+            ::close(fd);
+          }
+        }
+      }
+      if (sender <= 0 || (sender != i.pid && ::getpgid(sender) != i.pid)) {
+        log::warning("ignored a notification from a process that is not the instance's",
+                     {{"instance", i.name}, {"sender_pid", std::to_string(sender)}});
+        continue;
+      }
+      std::istringstream lines(std::string(text.data(), static_cast<std::size_t>(n)));
+      for (std::string line; std::getline(lines, line);) {
+        bool starting = i.state == State::starting || i.state == State::loading;
+        if (line == "READY=1" && starting) {
+          becomeReady(inst, Steady::now());
+        } else if (line.starts_with("STATUS=") && starting) {
+          i.lastProgress = Steady::now();
+          if (i.state == State::starting) {
+            setState(i, State::loading, line.substr(7));
+          }
+        }
+      }
+    }
+  }
+
   // --- probes ------------------------------------------------------------------------------
 
   void scheduleProbe(const std::shared_ptr<Instance>& inst, Steady::duration after) {
@@ -684,6 +809,11 @@ struct Supervisor::Impl {
       }
       readLog(*live, true);
       const auto& profile = profiles.at(live->engine);
+      bool starting = live->state == State::starting || live->state == State::loading;
+      if (profile.healthPath.empty() || (profile.readyNotify && starting)) {
+        quietTick(live, profile);
+        return;
+      }
       int port = live->placement->port;
       std::string token = live->token;
       std::string path = profile.healthPath;
@@ -706,16 +836,7 @@ struct Supervisor::Impl {
     auto now = Steady::now();
     if (i.state == State::starting || i.state == State::loading) {
       if (healthy) {
-        i.readySince = System::now();
-        i.readySteady = now;
-        i.missedProbes = 0;
-        setState(i, State::ready,
-                 "ready in " +
-                     std::to_string(
-                         std::chrono::duration_cast<std::chrono::milliseconds>(now - i.startedAt)
-                             .count()) +
-                     " ms");
-        scheduleProbe(inst, settings.probeInterval);
+        becomeReady(inst, now);
         return;
       }
       boost::system::error_code ec;
@@ -741,17 +862,9 @@ struct Supervisor::Impl {
       if (answer.status != 0 && i.state == State::starting) {
         setState(i, State::loading, "");
       }
-      if (!i.pendingFailure.empty() ||
-          now - i.lastProgress >
-              std::chrono::duration_cast<Steady::duration>(settings.stallTimeout)) {
-        if (i.pendingFailure.empty()) {
-          i.pendingFailure = "the load made no progress for " +
-                             std::to_string(settings.stallTimeout.count()) + " s";
-        }
-        process::killAll(i.cgroup, i.pid, i.id);
-        return;  // the exit follows
+      if (!failedStart(i, now)) {
+        scheduleProbe(inst, kStartProbeEvery);
       }
-      scheduleProbe(inst, kStartProbeEvery);
       return;
     }
     if (i.state != State::ready && i.state != State::unhealthy) {
@@ -777,6 +890,51 @@ struct Supervisor::Impl {
       return;
     }
     scheduleProbe(inst, settings.probeInterval);
+  }
+
+  void becomeReady(const std::shared_ptr<Instance>& inst, Steady::time_point now) {
+    auto& i = *inst;
+    i.readySince = System::now();
+    i.readySteady = now;
+    i.missedProbes = 0;
+    setState(
+        i, State::ready,
+        "ready in " +
+            std::to_string(
+                std::chrono::duration_cast<std::chrono::milliseconds>(now - i.startedAt).count()) +
+            " ms");
+    scheduleProbe(inst, settings.probeInterval);
+  }
+
+  // A start the engine said failed, or that made no progress for the stall time, is killed
+  // (the exit follows); true when it was.
+  bool failedStart(Instance& i, Steady::time_point now) {
+    if (i.pendingFailure.empty() &&
+        now - i.lastProgress <=
+            std::chrono::duration_cast<Steady::duration>(settings.stallTimeout)) {
+      return false;
+    }
+    if (i.pendingFailure.empty()) {
+      i.pendingFailure =
+          "the load made no progress for " + std::to_string(settings.stallTimeout.count()) + " s";
+    }
+    process::killAll(i.cgroup, i.pid, i.id);
+    return true;
+  }
+
+  // No HTTP check to make: while it starts, readiness comes over the notify socket and the
+  // stall time applies (output and STATUS= are progress); once ready, liveness is the process
+  // itself (its pidfd), and the engine's metrics are still scraped.
+  void quietTick(const std::shared_ptr<Instance>& inst, const Profile& profile) {
+    auto& i = *inst;
+    if (i.state == State::starting || i.state == State::loading) {
+      if (!failedStart(i, Steady::now())) {
+        scheduleProbe(inst, kStartProbeEvery);
+      }
+    } else if (i.state == State::ready) {
+      scrapeMetrics(inst, profile);
+      scheduleProbe(inst, settings.probeInterval);
+    }
   }
 
   void scrapeMetrics(const std::shared_ptr<Instance>& inst, const Profile& profile) {
@@ -1016,7 +1174,15 @@ void Supervisor::start() {
   for (stdfs::directory_iterator it(im.settings.runDir, ec), end; !ec && it != end;
        it.increment(ec)) {
     auto id = it->path().stem().string();
-    if (it->path().extension() != ".pid" || im.instances.contains(id)) {
+    if (im.instances.contains(id)) {
+      continue;
+    }
+    std::error_code removed;  // not `ec`: that one ends the walk
+    if (it->path().extension() == ".notify") {
+      stdfs::remove(it->path(), removed);
+      continue;
+    }
+    if (it->path().extension() != ".pid") {
       continue;
     }
     auto stray = process::readPidFile(it->path());
@@ -1025,7 +1191,7 @@ void Supervisor::start() {
       process::killAll(std::nullopt, stray.pid, id);
       log::warning("stopped an instance the database does not know", {{"instance_id", id}});
     }
-    stdfs::remove(it->path(), ec);
+    stdfs::remove(it->path(), removed);
   }
   for (auto& [id, inst] : im.instances) {
     auto& i = *inst;
@@ -1035,6 +1201,15 @@ void Supervisor::start() {
         i.cgroup = im.cgroups.base / i.id;
       }
       im.watch(inst, fd);
+      if (auto profile = im.profiles.find(i.engine);
+          profile != im.profiles.end() && profile->second.readyNotify && i.state != State::ready) {
+        try {
+          im.openNotify(inst);  // the same path: the engine's NOTIFY_SOCKET still names it
+        } catch (const std::exception& e) {
+          log::warning("cannot make the notify socket again",
+                       {{"instance", i.name}, {"error", e.what()}});
+        }
+      }
       i.startedAt = Steady::now();
       i.lastProgress = i.startedAt;
       if (i.state == State::ready) {

@@ -4,11 +4,15 @@
 //
 //   fault_engine --port N [--load-ms N] [--no-progress] [--crash-at-start] [--crash-after-ms N]
 //                [--hang-health-after-ms N] [--ignore-sigterm] [--fork-children N]
-//                [--exit-code N] [--token-file F]
+//                [--exit-code N] [--token-file F] [--notify]
+//
+// --notify: says READY=1 over $NOTIFY_SOCKET once loaded, and STATUS= while it loads (unless
+// --no-progress), as an engine with sd_notify readiness does.
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -35,6 +39,20 @@ void answer(int fd, int status, const std::string& body) {
   (void)!::write(fd, all.data(), all.size());
 }
 
+// One datagram to $NOTIFY_SOCKET, as sd_notify(3) sends it.
+void notify(const std::string& text) {
+  const char* path = std::getenv("NOTIFY_SOCKET");
+  if (path == nullptr) {
+    return;
+  }
+  int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  sockaddr_un to{};
+  to.sun_family = AF_UNIX;
+  std::strncpy(to.sun_path, path, sizeof(to.sun_path) - 1);
+  (void)!::sendto(fd, text.data(), text.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof(to));
+  ::close(fd);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -47,6 +65,7 @@ int main(int argc, char** argv) {
   bool ignoreTerm = false;
   int children = 0;
   int exitCode = 3;
+  bool notifies = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
@@ -68,6 +87,8 @@ int main(int argc, char** argv) {
       children = std::atoi(next().c_str());
     } else if (a == "--exit-code") {
       exitCode = std::atoi(next().c_str());
+    } else if (a == "--notify") {
+      notifies = true;
     } else if (a == "--token-file") {
       next();
     }
@@ -103,7 +124,19 @@ int main(int argc, char** argv) {
     return 4;
   }
   auto started = Clock::now();
+  bool saidReady = false;
+  long saidStatusAt = -1000;
   for (;;) {
+    if (notifies && !saidReady) {
+      long elapsed = msSince(started);
+      if (elapsed >= loadMs) {
+        notify("STATUS=loaded\nREADY=1\n");
+        saidReady = true;
+      } else if (progress && elapsed - saidStatusAt >= 200) {
+        notify("STATUS=loading " + std::to_string(elapsed * 100 / loadMs) + "%\n");
+        saidStatusAt = elapsed;
+      }
+    }
     if (crashAfterMs >= 0 && msSince(started) >= crashAfterMs) {
       std::fprintf(stderr, "fault engine: crashing as asked\n");
       std::abort();

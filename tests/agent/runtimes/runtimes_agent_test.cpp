@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -399,6 +400,58 @@ TEST_P(Runtimes, ASlowLoadWithProgressIsNotAStallOneWithoutIs) {
   r = waitState(stuck, "backoff", 10s);
   EXPECT_NE(str(r.at("reason")).find("no progress for 2 s"), std::string::npos)
       << json::serialize(r);
+}
+
+TEST_P(Runtimes, ReadinessOverSdNotifyCountsOnlyTheInstancesOwnMessages) {
+  writeProfile("notify", R"({"binary": ")" + std::string(FAULT_ENGINE) + R"(",
+    "formats": ["gguf"], "args": [["--port", "{port}"], ["--notify"], "{extra}"],
+    "ready": {"notify": true}, "stop_grace_s": 1})");
+  start();  // profiles are read at start
+  // A load longer than the 2 s stall time, with STATUS= as its progress, and a health check
+  // that never answers: ready over the socket, and it stays ready (liveness is the process).
+  auto slow = create("notified", "notify",
+                     {{"extra_args", {"--load-ms", "3000", "--hang-health-after-ms", "0"}}});
+  ASSERT_EQ(slow.status, 201) << slow.body;
+  auto id = str(parse(slow.body).at("id"));
+  auto r = waitState(id, "loading", 5s);
+  EXPECT_NE(str(r.at("reason")).find("loading"), std::string::npos) << json::serialize(r);
+  waitState(id, "ready", 10s);
+  std::this_thread::sleep_for(600ms);
+  EXPECT_EQ(show(id).at("state"), "ready");
+  EXPECT_EQ(show(id).at("restarts"), 0);
+  auto socketFile = root.path() / "run/aibox/instances" / (id + ".notify");
+  struct stat st {};
+  ASSERT_EQ(::stat(socketFile.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600);
+
+  // READY=1 from a process that is not the instance's is ignored.
+  auto waiting = create("waiting", "notify", {{"extra_args", {"--load-ms", "600000"}}});
+  auto waitingId = str(parse(waiting.body).at("id"));
+  waitState(waitingId, "loading", 5s);
+  int fd = ::socket(AF_UNIX, SOCK_DGRAM, 0);
+  sockaddr_un to{};
+  to.sun_family = AF_UNIX;
+  auto path = (root.path() / "run/aibox/instances" / (waitingId + ".notify")).string();
+  std::strncpy(to.sun_path, path.c_str(), sizeof(to.sun_path) - 1);
+  std::string ready = "READY=1\n";
+  EXPECT_EQ(
+      ::sendto(fd, ready.data(), ready.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof(to)),
+      static_cast<ssize_t>(ready.size()))
+      << std::strerror(errno);
+  ::close(fd);
+  std::this_thread::sleep_for(500ms);
+  EXPECT_EQ(show(waitingId).at("state"), "loading");
+  EXPECT_NE(agent->log().find("ignored a notification"), std::string::npos);
+  viaSocket(*agent, {.method = "POST", .path = "/api/v1/runtimes/" + waitingId + "/stop"});
+
+  // Neither STATUS= nor output: a stall, as with the HTTP check.
+  auto silent =
+      create("silent", "notify", {{"extra_args", {"--load-ms", "600000", "--no-progress"}}});
+  r = waitState(str(parse(silent.body).at("id")), "backoff", 10s);
+  EXPECT_NE(str(r.at("reason")).find("no progress for 2 s"), std::string::npos)
+      << json::serialize(r);
+  waitState(waitingId, "stopped", 5s);
+  EXPECT_FALSE(stdfs::exists(root.path() / "run/aibox/instances" / (waitingId + ".notify")));
 }
 
 TEST_P(Runtimes, IgnoringSigtermIsKilledAfterTheGraceAndChildrenDoNotSurvive) {

@@ -76,12 +76,26 @@ TEST(Profiles, EveryBadFieldIsNamed) {
             "'stop_signal'"},
            {R"({"binary": "x", "formats": ["gguf"], "args": [], "ready": {"http": "health"}})",
             "'ready.http'"},
+           {R"({"binary": "x", "formats": ["gguf"], "args": [], "ready": {"notify": "yes"}})",
+            "'ready.notify'"},
            {R"({"binary": "x", "formats": ["gguf"], "args": [], "env": {"A": 1}})", "'env'"}}) {
     auto parsed = parseProfile(text, "p");
     ASSERT_TRUE(std::holds_alternative<std::string>(parsed)) << text;
     EXPECT_NE(std::get<std::string>(parsed).find(problem), std::string::npos)
         << text << ": " << std::get<std::string>(parsed);
   }
+}
+
+TEST(Profiles, NotifyReadinessKeepsAnHttpCheckOnlyWhenOneIsGiven) {
+  auto bare = std::get<Profile>(parseProfile(
+      R"({"binary": "x", "formats": ["gguf"], "args": [], "ready": {"notify": true}})", "p"));
+  EXPECT_TRUE(bare.readyNotify);
+  EXPECT_EQ(bare.healthPath, "");
+  auto both = std::get<Profile>(parseProfile(
+      R"({"binary": "x", "formats": ["gguf"], "args": [], "ready": {"notify": true, "http": "/live"}})",
+      "p"));
+  EXPECT_TRUE(both.readyNotify);
+  EXPECT_EQ(both.healthPath, "/live");
 }
 
 TEST(InstanceSettings, ParsedCheckedAndWrittenBack) {
