@@ -267,6 +267,11 @@ struct Supervisor::Impl {
     Event e{System::now(), i.id, i.name, std::string(stateName(state)), message};
     log::info("instance " + e.state + (message.empty() ? "" : ": " + message),
               {{"instance", i.name}, {"instance_id", i.id}, {"state", e.state}});
+    record(e, i);
+  }
+
+  // An event into the instance's history and onto the event stream.
+  void record(const Event& e, const Instance& i) {
     database.post([e](db::Database& db) {
       try {
         db.prepare(
@@ -636,9 +641,7 @@ struct Supervisor::Impl {
               "GPU memory not released " + std::to_string(settings.gpuReleaseTimeout.count()) +
                   " s after the stop on GPU " + list + " (see nvidia-smi)"};
       log::warning(e.message, {{"instance", inst->name}});
-      if (context.publish) {
-        context.publish(e, view(*inst));
-      }
+      record(e, *inst);
       return;
     }
     auto timer = std::make_shared<boost::asio::steady_timer>(io, 1s);

@@ -168,6 +168,7 @@ class Runtimes : public ::testing::TestWithParam<Mode> {
         "--hardware.sources=nvml",
         std::string("--hardware.nvml_library=") + FAKE_NVML,
     };
+    args.insert(args.end(), extraArgs.begin(), extraArgs.end());
     writeFile(root.path() / "nvml.json", nvml);
     ::setenv("AIBOX_FAKE_NVML", (root.path() / "nvml.json").c_str(), 1);
     agent = std::make_unique<Agent>(root.path(), AgentOptions{.args = args});
@@ -284,6 +285,7 @@ class Runtimes : public ::testing::TestWithParam<Mode> {
       R"({"gpus": [{"name": "NVIDIA L40S", "uuid": "GPU-aaaaaaaa-1111-2222-3333-444444444444",
           "serial": "1", "pci_bus_id": "00000000:18:00.0", "memory_total": 1073741824,
           "memory_used": 1073741000}]})";
+  std::vector<std::string> extraArgs;  // for the agent, after the fixture's own
   std::unique_ptr<Agent> agent;
 };
 
@@ -330,10 +332,21 @@ TEST_P(Runtimes, BuiltinInstanceServesWithItsOwnTokenAndStopsLeavingNothing) {
   auto usage = parse(viaSocket(*agent, {.path = "/api/v1/license"}).body).at("usage");
   EXPECT_EQ(usage.at("instances"), 1);
 
+  auto patch = [&](const std::string& body) {
+    return viaSocket(*agent, {.method = "PATCH", .path = "/api/v1/runtimes/" + id, .body = body});
+  };
+  EXPECT_EQ(patch(R"({"settings":{"threads":1,"context":128}})").status, 409) << "while running";
   auto stop = viaSocket(*agent, {.method = "POST", .path = "/api/v1/runtimes/" + id + "/stop"});
   EXPECT_EQ(stop.status, 200) << stop.body;
   waitState(id, "stopped");
   EXPECT_TRUE(waitNoProcesses(id));
+  auto patched = patch(R"({"settings":{"threads":1,"context":128}})");
+  EXPECT_EQ(patched.status, 200) << patched.body;
+  EXPECT_EQ(parse(patched.body).at("settings").at("context"), 128);
+  auto badPatch = patch(R"({"settings":{"context":1}})");
+  EXPECT_EQ(badPatch.status, 400);
+  EXPECT_NE(badPatch.body.find("settings.context"), std::string::npos) << badPatch.body;
+  EXPECT_EQ(show(id).at("settings").at("context"), 128) << "a refused change changes nothing";
   auto notReady = viaSocket(*agent, {.method = "POST",
                                      .path = "/api/v1/runtimes/" + id + "/chat",
                                      .body = R"({"messages":[{"role":"user","content":"hi"}]})"});
@@ -452,6 +465,48 @@ TEST_P(Runtimes, ReadinessOverSdNotifyCountsOnlyTheInstancesOwnMessages) {
       << json::serialize(r);
   waitState(waitingId, "stopped", 5s);
   EXPECT_FALSE(stdfs::exists(root.path() / "run/aibox/instances" / (waitingId + ".notify")));
+}
+
+TEST_P(Runtimes, AStopOnAGpuWaitsForItsMemoryAndSaysWhenItIsNotGivenBack) {
+  auto gpu = [](std::uint64_t usedMiB) {
+    return R"({"gpus": [{"name": "NVIDIA L40S", "uuid": "GPU-bbbbbbbb-1111-2222-3333-444444444444",
+               "serial": "1", "pci_bus_id": "00000000:18:00.0", "memory_total": 8589934592,
+               "memory_used": )" +
+           std::to_string(usedMiB << 20) + "}]}";
+  };
+  writeProfile("fault-gpu", R"({"binary": ")" + std::string(FAULT_ENGINE) + R"(",
+    "formats": ["gguf"], "args": [["--port", "{port}"], "{extra}"], "gpus": true,
+    "env": {"CUDA_VISIBLE_DEVICES": "{gpus}"}, "stop_grace_s": 1})");
+  extraArgs = {"--runtimes.gpu_release_timeout_s=2"};
+  nvml = gpu(100);
+  start();
+  auto runOnGpu = [this](const std::string& name) {
+    auto reply = create(name, "fault-gpu", {{"gpu_count", 1}});
+    EXPECT_EQ(reply.status, 201) << reply.body;
+    auto id = str(parse(reply.body).at("id"));
+    auto r = waitState(id, "ready", 10s);
+    EXPECT_EQ(str(r.at("placement").at("gpus").at(0)), "GPU-bbbbbbbb-1111-2222-3333-444444444444");
+    return id;
+  };
+  auto stopAndWait = [this](const std::string& id) {
+    viaSocket(*agent, {.method = "POST", .path = "/api/v1/runtimes/" + id + "/stop"});
+    waitState(id, "stopped", 5s);
+    std::this_thread::sleep_for(3500ms);  // past the 2 s release timeout
+  };
+  const std::string notReleased = "GPU memory not released 2 s after the stop on GPU 0";
+
+  // Memory given back at the stop: no warning.
+  auto freed = runOnGpu("freed");
+  stopAndWait(freed);
+  EXPECT_FALSE(hadEvent(freed, notReleased));
+
+  // The engine's 6 GiB stay taken after its exit (a stuck driver context): said, with the GPU.
+  auto held = runOnGpu("held");
+  writeFile(root.path() / "nvml.json", gpu(6144));
+  std::this_thread::sleep_for(1500ms);  // the hardware view polls once a second
+  stopAndWait(held);
+  EXPECT_TRUE(hadEvent(held, notReleased));
+  EXPECT_NE(agent->log().find(notReleased), std::string::npos);
 }
 
 TEST_P(Runtimes, IgnoringSigtermIsKilledAfterTheGraceAndChildrenDoNotSurvive) {
