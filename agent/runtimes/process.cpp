@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -287,6 +288,9 @@ Started spawn(const Spec& spec) {
     if (spec.uid && ::setuid(*spec.uid) != 0) {
       fail(6);
     }
+    // The agent's capabilities (CAP_SETUID, CAP_KILL, ...) never reach the engine: without
+    // ambient ones, exec of an ordinary binary leaves an unprivileged process none.
+    (void)::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
@@ -335,6 +339,19 @@ Started spawn(const Spec& spec) {
     throw std::runtime_error(std::string("pidfd_open failed: ") + std::strerror(errno));
   }
   return out;
+}
+
+bool canSwitchUser() {
+  std::ifstream in("/proc/self/status");
+  for (std::string line; std::getline(in, line);) {
+    if (line.starts_with("CapEff:")) {
+      std::uint64_t effective = std::stoull(line.substr(7), nullptr, 16);
+      constexpr std::uint64_t kSetgid = 1ULL << 6;  // CAP_SETGID
+      constexpr std::uint64_t kSetuid = 1ULL << 7;  // CAP_SETUID
+      return (effective & (kSetgid | kSetuid)) == (kSetgid | kSetuid);
+    }
+  }
+  return false;
 }
 
 PidFile readPidFile(const stdfs::path& file) {

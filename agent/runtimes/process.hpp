@@ -78,6 +78,10 @@ void removeCgroup(const std::filesystem::path& cgroup);
 // The environment variable that marks every process of an instance (inherited by children).
 inline constexpr const char* kMarker = "AIBOX_INSTANCE";
 
+// The agent may start processes as another user: it is root, or it holds CAP_SETUID and
+// CAP_SETGID (the shipped unit's ambient capabilities).
+bool canSwitchUser();
+
 // True when nothing listens on 127.0.0.1:port (it binds and closes).
 bool portFree(int port);
 

@@ -218,6 +218,11 @@ struct Supervisor::Impl {
   }
 
   stdfs::path instanceDir(const std::string& id) const { return settings.stateDir / id; }
+  // The agent's own copy of the instance's token: the engine's copy in the instance directory
+  // belongs to the runtime user, which an agent that is not root cannot read back.
+  stdfs::path agentToken(const std::string& id) const {
+    return settings.stateDir / (id + ".token");
+  }
   stdfs::path pidFile(const std::string& id) const { return settings.runDir / (id + ".pid"); }
   stdfs::path notifyPath(const std::string& id) const { return settings.runDir / (id + ".notify"); }
 
@@ -1043,10 +1048,13 @@ struct Supervisor::Impl {
   void prepareFiles(Instance& i) {
     fs::makeDirectories(instanceDir(i.id), 0750);
     auto tokenFile = instanceDir(i.id) / "token";
-    std::ifstream in(tokenFile);
+    std::ifstream in(agentToken(i.id));
     std::getline(in, i.token);
     if (i.token.empty()) {
       i.token = random::hex(32);
+      fs::writeFileAtomic(agentToken(i.id), i.token + "\n", 0600);
+    }
+    if (!stdfs::exists(tokenFile)) {
       fs::writeFileAtomic(tokenFile, i.token + "\n", 0600);
     }
     if (uid && gid) {
@@ -1074,7 +1082,7 @@ void Supervisor::load(db::Database& db) {
   for (const auto& p : problems) {
     log::warning("engine profile left out: " + p);
   }
-  if (::geteuid() == 0) {
+  if (::geteuid() == 0 || process::canSwitchUser()) {
     if (const auto* user = ::getpwnam(s.runtimeUser.c_str())) {
       impl_->uid = user->pw_uid;
       impl_->gid = user->pw_gid;
@@ -1411,6 +1419,7 @@ Result<View> Supervisor::remove(db::Database& db, const std::string& id) {
   impl_->instances.erase(inst->id);
   std::error_code ec;
   std::filesystem::remove_all(impl_->instanceDir(inst->id), ec);
+  std::filesystem::remove(impl_->agentToken(inst->id), ec);
   Event e{System::now(), inst->id, inst->name, "deleted", ""};
   log::info("instance deleted", {{"instance", inst->name}});
   if (impl_->context.publish) {

@@ -90,7 +90,12 @@ int main(int argc, char** argv) {
     } else if (a == "--notify") {
       notifies = true;
     } else if (a == "--token-file") {
-      next();
+      std::ifstream token(next());
+      std::string text;
+      if (!std::getline(token, text) || text.empty()) {
+        std::fprintf(stderr, "fault engine: cannot read the token file\n");
+        return 5;
+      }
     }
   }
   std::printf("fault engine pid %d port %d\n", ::getpid(), port);

@@ -6,6 +6,7 @@
 // refusals that start nothing, and aiboxctl.
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -507,6 +508,49 @@ TEST_P(Runtimes, AStopOnAGpuWaitsForItsMemoryAndSaysWhenItIsNotGivenBack) {
   stopAndWait(held);
   EXPECT_TRUE(hadEvent(held, notReleased));
   EXPECT_NE(agent->log().find(notReleased), std::string::npos);
+}
+
+TEST_P(Runtimes, InstancesRunAsTheRuntimeUserWithTheirTokenAndNoCapabilities) {
+  if (::geteuid() != 0 || ::getpwnam("nobody") == nullptr) {
+    GTEST_SKIP() << "needs root and the user nobody";
+  }
+  extraArgs = {"--runtimes.user=nobody"};
+  start();
+  // The runtime user must reach its instance directory under the box root (on a box the
+  // packages set these modes).
+  for (const char* dir : {"", "var", "var/lib", "var/lib/aibox", "var/lib/aibox/runtimes"}) {
+    stdfs::permissions(root.path() / dir, stdfs::perms::others_exec, stdfs::perm_options::add);
+  }
+  // The profile passes --token-file: the fault engine exits 5 unless that user can read it.
+  auto id = createFault("unprivileged", {});
+  auto r = waitState(id, "ready", 10s);
+  auto pid = std::to_string(r.at("pid").as_int64());
+  std::ifstream status("/proc/" + pid + "/status");
+  std::string uid;
+  std::string capabilities;
+  for (std::string line; std::getline(status, line);) {
+    if (line.starts_with("Uid:")) {
+      uid = line;
+    } else if (line.starts_with("CapEff:") || line.starts_with("CapAmb:") ||
+               line.starts_with("CapPrm:")) {
+      capabilities += line + "\n";
+    }
+  }
+  EXPECT_EQ(uid.substr(0, uid.find('\t', 5)),
+            "Uid:\t" + std::to_string(::getpwnam("nobody")->pw_uid));
+  EXPECT_EQ(capabilities,
+            "CapPrm:\t0000000000000000\nCapEff:\t0000000000000000\nCapAmb:\t0000000000000000\n");
+  // The agent keeps its own copy of the token, so it can call the instance after a restart.
+  auto agentCopy = root.path() / "var/lib/aibox/runtimes" / (id + ".token");
+  struct stat st {};
+  ASSERT_EQ(::stat(agentCopy.c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, ::geteuid());
+  EXPECT_EQ(st.st_mode & 0777, 0600);
+  viaSocket(*agent, {.method = "POST", .path = "/api/v1/runtimes/" + id + "/stop"});
+  waitState(id, "stopped", 5s);
+  EXPECT_TRUE(waitNoProcesses(id));
+  EXPECT_EQ(viaSocket(*agent, {.method = "DELETE", .path = "/api/v1/runtimes/" + id}).status, 200);
+  EXPECT_FALSE(stdfs::exists(agentCopy));
 }
 
 TEST_P(Runtimes, IgnoringSigtermIsKilledAfterTheGraceAndChildrenDoNotSurvive) {
