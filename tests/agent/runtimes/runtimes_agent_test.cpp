@@ -328,6 +328,17 @@ TEST_P(Runtimes, BuiltinInstanceServesWithItsOwnTokenAndStopsLeavingNothing) {
   EXPECT_NE(metrics.find("aibox_runtime_instance_state{instance=\"" + id +
                          "\",name=\"tiny-cpu\",state=\"ready\"} 1"),
             std::string::npos);
+  // The engine's own series, scraped and relabelled with the instance, in both places.
+  std::string engineSeries;
+  for (int i = 0; i < 50 && engineSeries.find("instance=\"" + id + "\"") == std::string::npos;
+       ++i) {
+    std::this_thread::sleep_for(100ms);
+    engineSeries = viaSocket(*agent, {.path = "/api/v1/runtimes/" + id + "/metrics"}).body;
+  }
+  EXPECT_NE(engineSeries.find("aibox_model_state{instance=\"" + id + "\""), std::string::npos)
+      << engineSeries;
+  EXPECT_NE(viaSocket(*agent, {.path = "/metrics"}).body.find("aibox_model_state{instance=\"" + id),
+            std::string::npos);
   auto logs = parse(viaSocket(*agent, {.path = "/api/v1/runtimes/" + id + "/logs"}).body);
   EXPECT_FALSE(logs.at("lines").as_array().empty());
   auto usage = parse(viaSocket(*agent, {.path = "/api/v1/license"}).body).at("usage");
