@@ -1051,7 +1051,13 @@ struct Supervisor::Impl {
     std::ifstream in(agentToken(i.id));
     std::getline(in, i.token);
     if (i.token.empty()) {
-      i.token = random::hex(32);
+      // An instance made before the agent kept its own copy (a running engine knows only the
+      // token in its file), else a new one.
+      std::ifstream engines(tokenFile);
+      std::getline(engines, i.token);
+      if (i.token.empty()) {
+        i.token = random::hex(32);
+      }
       fs::writeFileAtomic(agentToken(i.id), i.token + "\n", 0600);
     }
     if (!stdfs::exists(tokenFile)) {

@@ -326,8 +326,8 @@ std::vector<RouteSpec> routeTable() {
   agent::events::Hub events(io, {});
   agent::license::Service license(io, worker, {}, dir.path(), nullptr);
   agent::runtimes::Supervisor runtimes(io, worker, {}, {hardware, store, license, nullptr});
-  agent::api::Services services{info,  worker, metrics, security, hardware, history,
-                                store, jobs,   console, events,   license,  runtimes, io};
+  agent::api::Services services{info, worker,  metrics, security, hardware, history, store,
+                                jobs, console, events,  license,  runtimes, io};
   http::Router router;
   agent::api::addRoutes(router, services);
   std::vector<RouteSpec> out;
