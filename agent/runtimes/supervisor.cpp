@@ -1064,8 +1064,14 @@ struct Supervisor::Impl {
       fs::writeFileAtomic(tokenFile, i.token + "\n", 0600);
     }
     if (uid && gid) {
-      (void)!::chown(instanceDir(i.id).c_str(), *uid, *gid);
-      (void)!::chown(tokenFile.c_str(), *uid, *gid);
+      for (const auto& path : {instanceDir(i.id), tokenFile}) {
+        if (::chown(path.c_str(), *uid, *gid) != 0) {
+          // The engine will not read its token: say why here, before it fails to start.
+          log::warning(
+              "cannot give the runtime user its file",
+              {{"instance", i.name}, {"path", path.string()}, {"error", std::strerror(errno)}});
+        }
+      }
     }
   }
 };

@@ -354,7 +354,7 @@ export default {
       return h('div', { class: 'details' },
         definitionList([
           [t('runtimes.id'), h('span', { class: 'mono' }, r.id)],
-          [t('runtimes.desired'), label('runtimeState', r.desired === 'running' ? 'ready' : 'stopped')],
+          [t('runtimes.desired'), t(r.desired === 'running' ? 'runtimes.desiredRunning' : 'runtimes.desiredStopped')],
           [t('runtimes.servedName'), h('span', { class: 'mono' }, r.served_name)],
           [t('runtimes.pid'), r.pid ? String(r.pid) : fmt.dash()],
           r.cgroup ? [t('runtimes.cgroup'), h('span', { class: 'mono small' }, r.cgroup)] : null,
