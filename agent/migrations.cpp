@@ -8,6 +8,7 @@
 #include "agent/models/models.hpp"
 #include "agent/runtimes/runtimes.hpp"
 #include "agent/security/security.hpp"
+#include "agent/usage/usage.hpp"
 
 namespace aibox::agent {
 
@@ -27,6 +28,9 @@ std::span<const db::Migration> migrations() {
       db::Migration{7, "model store", models::kSchema},
       db::Migration{8, "license clock and events", license::kSchema},
       db::Migration{9, "runtime instances and their events", runtimes::kSchema},
+      db::Migration{10, "inference keys: requests in flight at once",
+                    security::kKeyConcurrencySchema},
+      db::Migration{11, "gateway usage", usage::kSchema},
   };
   return kMigrations;
 }

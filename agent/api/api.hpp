@@ -69,6 +69,7 @@ void addEventRoutes(http::Router& router, Services& services);
 void addConsoleRoutes(http::Router& router, Services& services);
 void addLicenseRoutes(http::Router& router, Services& services);
 void addRuntimeRoutes(http::Router& router, Services& services);
+void addGatewayRoutes(http::Router& router, Services& services);
 
 // aibox_license_state and the seconds to expiry, for /metrics.
 void renderLicenseMetrics(license::Service& service, std::string& out);

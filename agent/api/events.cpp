@@ -47,6 +47,9 @@ void handleEventsGet(const std::shared_ptr<const http::Call>& call, const http::
   if (who.allows("runtime:read")) {
     kinds.emplace_back("runtime");
   }
+  if (who.allows("key:read")) {
+    kinds.emplace_back("key");
+  }
   auto hello = events::format(
       "hello", boost::json::object{{"user", who.name},
                                    {"role", who.kind == http::Identity::Kind::local

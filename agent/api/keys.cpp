@@ -29,6 +29,7 @@ boost::json::object keyJson(const security::InferenceKey& k) {
           {"models", models},
           {"requests_per_minute", optional(k.requestsPerMinute)},
           {"tokens_per_minute", optional(k.tokensPerMinute)},
+          {"max_concurrent", optional(k.maxConcurrent)},
           {"created_at", isoTime(k.created)},
           {"expires_at", optionalTime(k.expires)},
           {"last_used_at", optionalTime(k.lastUsed)}};
@@ -55,6 +56,7 @@ void handleKeyCreate(const std::shared_ptr<const http::Call>& call, const http::
   auto owner = reader.string("owner", false);
   key.requestsPerMinute = reader.integer("requests_per_minute", false);
   key.tokensPerMinute = reader.integer("tokens_per_minute", false);
+  key.maxConcurrent = reader.integer("max_concurrent", false);
   auto days = reader.integer("expires_in_days", false);
   auto models = reader.stringList("models", false);
   reader.rejectUnknown();
@@ -69,9 +71,10 @@ void handleKeyCreate(const std::shared_ptr<const http::Call>& call, const http::
     reply(http::badRequest({"invalid_field", "name", "field 'name' must have 1 to 64 characters"}));
     return;
   }
-  for (auto problem : {checkLimit(key.requestsPerMinute, "requests_per_minute"),
-                       checkLimit(key.tokensPerMinute, "tokens_per_minute"),
-                       checkLimit(days, "expires_in_days")}) {
+  for (auto problem :
+       {checkLimit(key.requestsPerMinute, "requests_per_minute"),
+        checkLimit(key.tokensPerMinute, "tokens_per_minute"),
+        checkLimit(key.maxConcurrent, "max_concurrent"), checkLimit(days, "expires_in_days")}) {
     if (problem) {
       reply(http::badRequest(*problem));
       return;
@@ -82,10 +85,11 @@ void handleKeyCreate(const std::shared_ptr<const http::Call>& call, const http::
   if (days) {
     key.expires = Clock::now() + std::chrono::hours(24 * *days);
   }
-  services.database.post([reply, key](db::Database& db) mutable {
+  services.database.post([reply, key, &services](db::Database& db) mutable {
     try {
       auto secret = security::createInferenceKey(db, key);
       log::info("inference key created", {{"key", key.id}, {"owner", key.owner}});
+      services.events.publish("key", "key:read", {{"id", key.id}, {"change", "created"}});
       auto out = keyJson(key);
       out["key"] = secret;  // shown this once
       reply(http::json(http::Status::created, out));
@@ -120,19 +124,22 @@ void addKeyRoutes(http::Router& router, Services& services) {
   router.addAsync(
       http::Verb::delete_, "/api/v1/keys/{id}", "key:admin",
       [&services](const std::shared_ptr<const http::Call>& call, const http::Reply& reply) {
-        services.database.post([reply, id = std::string(call->param("id"))](db::Database& db) {
-          try {
-            if (!security::deleteInferenceKey(db, id)) {
-              reply(http::error(http::Status::not_found, "not_found",
-                                "no inference key with id '" + id + "'"));
-              return;
-            }
-            log::info("inference key deleted", {{"key", id}});
-            reply(http::json(http::Status::ok, {{"status", "deleted"}, {"id", id}}));
-          } catch (const db::Error& e) {
-            databaseFailed(reply, e);
-          }
-        });
+        services.database.post(
+            [reply, id = std::string(call->param("id")), &services](db::Database& db) {
+              try {
+                if (!security::deleteInferenceKey(db, id)) {
+                  reply(http::error(http::Status::not_found, "not_found",
+                                    "no inference key with id '" + id + "'"));
+                  return;
+                }
+                log::info("inference key deleted", {{"key", id}});
+                // The gateway drops the key when it sees this (within a second).
+                services.events.publish("key", "key:read", {{"id", id}, {"change", "deleted"}});
+                reply(http::json(http::Status::ok, {{"status", "deleted"}, {"id", id}}));
+              } catch (const db::Error& e) {
+                databaseFailed(reply, e);
+              }
+            });
       });
 }
 

@@ -24,6 +24,7 @@ void addRoutes(http::Router& router, Services& services) {
   addConsoleRoutes(router, services);
   addLicenseRoutes(router, services);
   addRuntimeRoutes(router, services);
+  addGatewayRoutes(router, services);
 }
 
 std::optional<boost::json::object> bodyObject(const http::Call& call, const http::Reply& reply) {

@@ -19,11 +19,14 @@ const char* const kKeySchema =
     " expires_at INTEGER,"
     " last_used_at INTEGER)";
 
+const char* const kKeyConcurrencySchema =
+    "ALTER TABLE inference_keys ADD COLUMN max_concurrent INTEGER";
+
 namespace {
 
 constexpr const char* kKeyColumns =
     "SELECT id, name, secret_hash, owner, models, requests_per_minute, tokens_per_minute, "
-    "created_at, expires_at, last_used_at FROM inference_keys";
+    "created_at, expires_at, last_used_at, max_concurrent FROM inference_keys";
 
 InferenceKey readKey(const db::Statement& row) {
   InferenceKey k;
@@ -53,6 +56,9 @@ InferenceKey readKey(const db::Statement& row) {
   if (!row.isNull(9)) {
     k.lastUsed = fromUnix(row.integer(9));
   }
+  if (!row.isNull(10)) {
+    k.maxConcurrent = row.integer(10);
+  }
   return k;
 }
 
@@ -81,13 +87,15 @@ std::string createInferenceKey(db::Database& db, InferenceKey& key) {
   }
   auto stmt = db.prepare(
       "INSERT INTO inference_keys(id, name, secret_hash, owner, models, requests_per_minute, "
-      "tokens_per_minute, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+      "tokens_per_minute, created_at, expires_at, max_concurrent) VALUES (?, ?, ?, ?, ?, ?, ?, ?, "
+      "?, ?)");
   stmt.bind(1, key.id).bind(2, key.name).bind(3, key.secretHash).bind(4, key.owner);
   stmt.bind(5, json::serialize(models));
   bindOptional(stmt, 6, key.requestsPerMinute);
   bindOptional(stmt, 7, key.tokensPerMinute);
   stmt.bind(8, unixSeconds(key.created));
   bindOptional(stmt, 9, key.expires ? std::optional(unixSeconds(*key.expires)) : std::nullopt);
+  bindOptional(stmt, 10, key.maxConcurrent);
   stmt.step();
   return std::string(kKeyPrefix) + key.id + "-" + secret;
 }

@@ -150,6 +150,7 @@ struct InferenceKey {
   std::vector<std::string> models;  // empty: every model
   std::optional<std::int64_t> requestsPerMinute;
   std::optional<std::int64_t> tokensPerMinute;
+  std::optional<std::int64_t> maxConcurrent;  // requests in flight at once through the gateway
   Clock::time_point created;
   std::optional<Clock::time_point> expires;
   std::optional<Clock::time_point> lastUsed;
@@ -233,6 +234,7 @@ class Security final : public http::Authenticator {
 extern const char* const kSchema;
 extern const char* const kTokenSchema;
 extern const char* const kKeySchema;
+extern const char* const kKeyConcurrencySchema;
 
 // At start: creates user "admin" with a random one-time password written to
 // `security.initialPasswordFile` (0600) when there are no users, and loads live sessions and
