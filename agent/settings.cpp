@@ -110,9 +110,11 @@ po::options_description settingsDescription(Settings& s) {
         "shortest password accepted")
     ("security.admin_allow", po::value<std::string>()->default_value("")
         ->notifier([&s](const std::string& v) {
-          if (auto problem = security::parseAllowList(v, s.security)) {
+          auto list = http::AllowList::parse(v);
+          if (auto* problem = std::get_if<std::string>(&list)) {
             throw config::InvalidValue("security.admin_allow", *problem);
           }
+          s.security.allow = std::get<http::AllowList>(std::move(list));
         }),
         "comma-separated networks (10.0.0.0/8, 2001:db8::/32) allowed on the HTTPS listener; "
         "empty allows all")
@@ -191,7 +193,9 @@ std::optional<Settings> loadSettings(int argc, const char* const* argv) {
     origins.insert_or_assign("server.listen", "command line (--listen)");
   }
   if (std::filesystem::exists(s.configFile)) {
-    config::parseFile(s.configFile, settings, vm, origins);
+    // [gateway] is aibox-gateway's.
+    config::parseFile(s.configFile, settings, vm, origins,
+                      [](std::string_view section) { return section != "gateway"; });
   }
   config::validate(vm, origins);
   s.tlsCertificate = s.paths.under(vm["tls.certificate"].as<std::string>());

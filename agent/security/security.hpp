@@ -2,8 +2,6 @@
 // Users' secrets and sessions: scrypt password hashes, session cookies with CSRF tokens, and
 // lock-outs after failed logins. See docs/security.md.
 
-#include <boost/asio/ip/network_v4.hpp>
-#include <boost/asio/ip/network_v6.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <chrono>
 #include <cstdint>
@@ -16,6 +14,7 @@
 #include <vector>
 
 #include "common/db/db.hpp"
+#include "common/http/allow.hpp"
 #include "common/http/http.hpp"
 
 namespace aibox::agent::security {
@@ -32,13 +31,8 @@ struct Policy {
   std::size_t passwordMinLength = 12;
   // Source networks allowed on the network listener; empty allows all. The unix socket is
   // never restricted.
-  std::vector<boost::asio::ip::network_v4> allow4;
-  std::vector<boost::asio::ip::network_v6> allow6;
+  http::AllowList allow;
 };
-
-// Parses "10.0.0.0/8, 2001:db8::/32" into `policy`; the problem when malformed.
-std::optional<std::string> parseAllowList(std::string_view text, Policy& policy);
-bool allowedSource(const Policy& policy, std::string_view address);
 
 // --- secrets -------------------------------------------------------------------------------
 

@@ -48,7 +48,7 @@ void parseCommandLine(int argc, const char* const* argv, const po::options_descr
 }
 
 void parseFile(const std::filesystem::path& file, const po::options_description& settings,
-               po::variables_map& vm, Origins& origins) {
+               po::variables_map& vm, Origins& origins, OwnsSection owns) {
   std::ifstream in(file);
   if (!in) {
     throw Error(file.string() + ": cannot read the configuration file");
@@ -77,6 +77,9 @@ void parseFile(const std::filesystem::path& file, const po::options_description&
     std::string value = trim(text.substr(eq + 1));
     if (!validName(name)) {
       throw Error(where + ": malformed key '" + name + "'");
+    }
+    if (!section.empty() && owns != nullptr && !owns(section)) {
+      continue;
     }
     std::string key = section.empty() ? name : section + "." + name;
     const auto* option = settings.find_nothrow(key, false);

@@ -35,10 +35,16 @@ void parseCommandLine(int argc, const char* const* argv,
                       const boost::program_options::options_description& options,
                       boost::program_options::variables_map& vm, Origins& origins);
 
+// Whether a [section] of the shared file holds this program's settings; the others belong to
+// another program reading the same file (the gateway's [gateway], the agent's the rest) and
+// are skipped. A key outside every section is always this program's.
+using OwnsSection = bool (*)(std::string_view section);
+
 // Adds the settings of the INI file at `file` to `vm` (values already there win).
 void parseFile(const std::filesystem::path& file,
                const boost::program_options::options_description& settings,
-               boost::program_options::variables_map& vm, Origins& origins);
+               boost::program_options::variables_map& vm, Origins& origins,
+               OwnsSection owns = nullptr);
 
 // Runs the validators; an InvalidValue becomes an Error naming where the value came from.
 void validate(boost::program_options::variables_map& vm, const Origins& origins);
