@@ -94,7 +94,8 @@ struct Upstream : std::enable_shared_from_this<Upstream> {
   std::string outbox;   // passed on, more than the last ask took
   std::string tail;     // the end of a JSON answer, for its usage
   Outcome outcome;
-  bool ended = false;  // the instance's answer is complete (or broken off)
+  bool ended = false;    // the instance's answer is complete (or broken off)
+  bool sawDone = false;  // the event stream's "data: [DONE]" went by
   bool finished = false;
 };
 
@@ -271,6 +272,12 @@ void Upstream::read() {
         self->ended = done;
         if (self->eventStream) {
           self->events(std::move(piece), done);
+          if (done && !self->sawDone && self->outcome.status < 400) {
+            // A body that ends with the connection: the instance died before its [DONE].
+            self->outcome.error = true;
+            self->outbox +=
+                errorEvent("instance_broke_off", "the model's instance broke off its answer");
+          }
         } else {
           self->pass(std::move(piece));
         }
@@ -309,6 +316,7 @@ void Upstream::events(std::string piece, bool last) {
                choices->as_array().empty();
       }
     }
+    sawDone = sawDone || event.starts_with("data: [DONE]");
     if (!drop) {
       outbox += event;
     }

@@ -271,22 +271,104 @@ std::string Agent::log() const {
 }
 
 HttpReply viaSocket(const Agent& agent, const HttpRequest& request) {
-  CURL* curl = curl_easy_init();
-  std::string socket = agent.socket().string();
-  curl_easy_setopt(curl, CURLOPT_UNIX_SOCKET_PATH, socket.c_str());
-  return perform(curl, request, "http://localhost" + request.path);
+  return viaUnix(agent.socket(), request);
 }
 
-HttpReply viaTls(const Agent& agent, const HttpRequest& request) {
+namespace {
+
+HttpReply viaLocalhostTls(int port, const std::filesystem::path& certificate,
+                          const HttpRequest& request) {
   CURL* curl = curl_easy_init();
-  std::string port = std::to_string(agent.port());
-  std::string cert = agent.certificate().string();
-  curl_slist* resolve = curl_slist_append(nullptr, ("localhost:" + port + ":127.0.0.1").c_str());
+  std::string portText = std::to_string(port);
+  std::string cert = certificate.string();
+  curl_slist* resolve =
+      curl_slist_append(nullptr, ("localhost:" + portText + ":127.0.0.1").c_str());
   curl_easy_setopt(curl, CURLOPT_RESOLVE, resolve);
   curl_easy_setopt(curl, CURLOPT_CAINFO, cert.c_str());
-  auto reply = perform(curl, request, "https://localhost:" + port + request.path);
+  auto reply = perform(curl, request, "https://localhost:" + portText + request.path);
   curl_slist_free_all(resolve);
   return reply;
+}
+
+}  // namespace
+
+HttpReply viaTls(const Agent& agent, const HttpRequest& request) {
+  return viaLocalhostTls(agent.port(), agent.certificate(), request);
+}
+
+Gateway::Gateway(const std::filesystem::path& root, std::vector<std::string> args) : root_(root) {
+  auto notifyPath = root_ / "gateway-notify.sock";
+  std::filesystem::remove(notifyPath);
+  notifyFd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  auto addr = unixAddress(notifyPath);
+  if (::bind(notifyFd_, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) != 0) {
+    throw std::runtime_error("cannot bind the notify socket");
+  }
+  std::vector<std::string> argv{AIBOX_GATEWAY_BIN, "--root", root_.string(),
+                                "--gateway.listen=127.0.0.1:0"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  pid_ = spawn(argv, childEnvironment({"NOTIFY_SOCKET=" + notifyPath.string()}),
+               root_ / "gateway.log", root_ / "gateway.log");
+  auto deadline = Clock::now() + std::chrono::seconds(30);
+  while (Clock::now() < deadline) {
+    pollfd p{notifyFd_, POLLIN, 0};
+    if (::poll(&p, 1, 100) <= 0) {
+      if (auto code = waitFor(pid_, std::chrono::milliseconds(0))) {
+        exitCode_ = code;
+        throw std::runtime_error("the gateway exited with " + std::to_string(*code) +
+                                 " before it was ready:\n" + log());
+      }
+      continue;
+    }
+    std::array<char, 4096> buffer{};
+    ssize_t n = ::recv(notifyFd_, buffer.data(), buffer.size(), 0);
+    std::string message(buffer.data(), n > 0 ? static_cast<std::size_t>(n) : 0);
+    auto at = message.find("127.0.0.1:");
+    if (message.find("READY=1") != std::string::npos && at != std::string::npos) {
+      port_ = std::stoi(message.substr(at + 10));
+      return;
+    }
+  }
+  throw std::runtime_error("the gateway did not become ready in 30 s:\n" + log());
+}
+
+Gateway::~Gateway() {
+  if (pid_ > 0 && !exitCode_) {
+    ::kill(pid_, SIGTERM);
+    if (!waitFor(pid_, std::chrono::seconds(20))) {
+      ::kill(pid_, SIGKILL);
+      waitFor(pid_, std::chrono::seconds(5));
+    }
+  }
+  if (notifyFd_ >= 0) {
+    ::close(notifyFd_);
+  }
+}
+
+void Gateway::signal(int sig) const {
+  ::kill(pid_, sig);
+}
+
+std::optional<int> Gateway::wait(std::chrono::milliseconds timeout) {
+  if (!exitCode_) {
+    exitCode_ = waitFor(pid_, timeout);
+  }
+  return exitCode_;
+}
+
+std::string Gateway::log() const {
+  return readFile(root_ / "gateway.log");
+}
+
+HttpReply viaGateway(const Gateway& gateway, const HttpRequest& request) {
+  return viaLocalhostTls(gateway.port(), gateway.certificate(), request);
+}
+
+HttpReply viaUnix(const std::filesystem::path& socket, const HttpRequest& request) {
+  CURL* curl = curl_easy_init();
+  std::string path = socket.string();
+  curl_easy_setopt(curl, CURLOPT_UNIX_SOCKET_PATH, path.c_str());
+  return perform(curl, request, "http://localhost" + request.path);
 }
 
 HttpReply viaHttp(int port, const HttpRequest& request) {

@@ -81,6 +81,31 @@ class RuntimeServer {
   std::optional<int> exitCode_;
 };
 
+// The real aibox-gateway in `root` (the agent's), on 127.0.0.1 on a free port, with TLS and
+// the agent's certificate; `args` follow the fixture's own.
+class Gateway {
+ public:
+  Gateway(const std::filesystem::path& root, std::vector<std::string> args = {});
+  Gateway(const Gateway&) = delete;
+  Gateway& operator=(const Gateway&) = delete;
+  ~Gateway();
+
+  int port() const { return port_; }
+  pid_t pid() const { return pid_; }
+  std::filesystem::path certificate() const { return root_ / "var/lib/aibox/identity/https.crt"; }
+  std::filesystem::path metricsSocket() const { return root_ / "run/aibox/gateway.sock"; }
+  void signal(int sig) const;
+  std::optional<int> wait(std::chrono::milliseconds timeout);
+  std::string log() const;
+
+ private:
+  std::filesystem::path root_;
+  int notifyFd_ = -1;
+  pid_t pid_ = -1;
+  int port_ = 0;
+  std::optional<int> exitCode_;
+};
+
 struct HttpReply {
   long status = 0;
   std::string body;
@@ -104,6 +129,11 @@ struct HttpRequest {
 HttpReply viaSocket(const Agent& agent, const HttpRequest& request);
 // Over HTTPS to 127.0.0.1, verifying the agent's certificate for the name "localhost".
 HttpReply viaTls(const Agent& agent, const HttpRequest& request);
+
+// Over HTTPS to the gateway, verifying its certificate for the name "localhost".
+HttpReply viaGateway(const Gateway& gateway, const HttpRequest& request);
+// Over any unix socket (the gateway's metrics socket).
+HttpReply viaUnix(const std::filesystem::path& socket, const HttpRequest& request);
 
 // Plain HTTP to 127.0.0.1:port.
 HttpReply viaHttp(int port, const HttpRequest& request);

@@ -5,9 +5,17 @@
 //   fault_engine --port N [--load-ms N] [--no-progress] [--crash-at-start] [--crash-after-ms N]
 //                [--hang-health-after-ms N] [--ignore-sigterm] [--fork-children N]
 //                [--exit-code N] [--token-file F] [--notify]
+//                [--chat-chunks N] [--chunk-ms N] [--break-after N] [--events-file F]
 //
 // --notify: says READY=1 over $NOTIFY_SOCKET once loaded, and STATUS= while it loads (unless
 // --no-progress), as an engine with sd_notify readiness does.
+//
+// --chat-chunks N: answers POST /v1/... (in a child process per request) with N chunks of an
+// OpenAI chat stream, one every --chunk-ms, then the usage chunk when the request asked for
+// it (stream_options.include_usage) and [DONE]; a request without "stream":true gets one JSON
+// answer after the same time. --break-after N closes the stream after N chunks. Each request
+// appends "start", then "done", "cancelled" (the caller went away) or "broke" to
+// --events-file: the gateway tests read what reached the engine.
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -53,6 +61,89 @@ void notify(const std::string& text) {
   ::close(fd);
 }
 
+void event(const std::string& file, const std::string& what) {
+  if (!file.empty()) {
+    std::ofstream(file, std::ios::app) << what << "\n";
+  }
+}
+
+bool send(int fd, const std::string& text) {
+  return ::send(fd, text.data(), text.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(text.size());
+}
+
+struct Chat {
+  int chunks = 0;
+  long chunkMs = 0;
+  int breakAfter = -1;
+  std::string eventsFile;
+};
+
+// One chat request, in its own process: the listener goes on answering health checks.
+[[noreturn]] void serveChat(int fd, std::string request, const Chat& chat) {
+  auto headEnd = request.find("\r\n\r\n");
+  auto lengthAt = request.find("Content-Length: ");
+  std::size_t length =
+      lengthAt == std::string::npos ? 0 : std::stoul(request.substr(lengthAt + 16));
+  char buffer[4096];
+  while (headEnd != std::string::npos && request.size() < headEnd + 4 + length) {
+    auto n = ::read(fd, buffer, sizeof(buffer));
+    if (n <= 0) {
+      break;
+    }
+    request.append(buffer, static_cast<std::size_t>(n));
+  }
+  bool stream = request.find("\"stream\":true") != std::string::npos;
+  bool usage = request.find("\"include_usage\":true") != std::string::npos;
+  event(chat.eventsFile, "start");
+  const std::string usageJson =
+      "{\"prompt_tokens\":7,\"completion_tokens\":" + std::to_string(chat.chunks) +
+      ",\"total_tokens\":" + std::to_string(7 + chat.chunks) + "}";
+  if (!stream) {
+    ::usleep(static_cast<useconds_t>(chat.chunks * chat.chunkMs * 1000));
+    std::string body =
+        "{\"id\":\"fault-1\",\"object\":\"chat.completion\",\"created\":1,\"model\":\"fault\","
+        "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"tok\"},"
+        "\"finish_reason\":\"stop\"}],\"usage\":" +
+        usageJson + "}";
+    send(fd,
+         "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
+         "Content-Length: " +
+             std::to_string(body.size()) + "\r\n\r\n" + body);
+    event(chat.eventsFile, "done");
+    ::_exit(0);
+  }
+  if (!send(fd,
+            "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n")) {
+    event(chat.eventsFile, "cancelled");
+    ::_exit(0);
+  }
+  for (int i = 0; i < chat.chunks; ++i) {
+    ::usleep(static_cast<useconds_t>(chat.chunkMs * 1000));
+    if (i == chat.breakAfter) {
+      event(chat.eventsFile, "broke");
+      ::_exit(0);
+    }
+    std::string chunk =
+        "data: {\"id\":\"fault-1\",\"object\":\"chat.completion.chunk\",\"created\":1,"
+        "\"model\":\"fault\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"t" +
+        std::to_string(i) + " \"},\"finish_reason\":null}]}\n\n";
+    if (!send(fd, chunk)) {
+      event(chat.eventsFile, "cancelled");
+      ::_exit(0);
+    }
+  }
+  std::string tail;
+  if (usage) {
+    tail +=
+        "data: {\"id\":\"fault-1\",\"object\":\"chat.completion.chunk\",\"created\":1,"
+        "\"model\":\"fault\",\"choices\":[],\"usage\":" +
+        usageJson + "}\n\n";
+  }
+  tail += "data: [DONE]\n\n";
+  event(chat.eventsFile, send(fd, tail) ? "done" : "cancelled");
+  ::_exit(0);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -66,6 +157,7 @@ int main(int argc, char** argv) {
   int children = 0;
   int exitCode = 3;
   bool notifies = false;
+  Chat chat;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
@@ -89,6 +181,14 @@ int main(int argc, char** argv) {
       exitCode = std::atoi(next().c_str());
     } else if (a == "--notify") {
       notifies = true;
+    } else if (a == "--chat-chunks") {
+      chat.chunks = std::atoi(next().c_str());
+    } else if (a == "--chunk-ms") {
+      chat.chunkMs = std::atol(next().c_str());
+    } else if (a == "--break-after") {
+      chat.breakAfter = std::atoi(next().c_str());
+    } else if (a == "--events-file") {
+      chat.eventsFile = next();
     } else if (a == "--token-file") {
       std::ifstream token(next());
       std::string text;
@@ -107,6 +207,7 @@ int main(int argc, char** argv) {
   if (ignoreTerm) {
     ::signal(SIGTERM, SIG_IGN);
   }
+  ::signal(SIGCHLD, SIG_IGN);  // chat children are reaped by the kernel
   for (int c = 0; c < children; ++c) {
     if (::fork() == 0) {
       ::setsid();  // out of the instance's process group: only the cgroup or the marker finds it
@@ -155,7 +256,16 @@ int main(int argc, char** argv) {
       continue;
     }
     char buffer[4096];
-    (void)!::read(fd, buffer, sizeof(buffer));
+    auto got = ::read(fd, buffer, sizeof(buffer));
+    std::string request(buffer, got > 0 ? static_cast<std::size_t>(got) : 0);
+    if (chat.chunks > 0 && request.starts_with("POST /v1/")) {
+      if (::fork() == 0) {
+        ::close(listener);
+        serveChat(fd, std::move(request), chat);
+      }
+      ::close(fd);
+      continue;
+    }
     if (hangAfterMs >= 0 && msSince(started) >= hangAfterMs) {
       continue;  // never answers, never closes: a hung health check
     }
