@@ -23,6 +23,11 @@ llamacpp_tests=tests/runtime/llamacpp
 if [ ! "$llamacpp_tests/node_modules/.package-lock.json" -nt "$llamacpp_tests/package-lock.json" ]; then
   npm ci --prefix "$llamacpp_tests" --omit=optional --no-audit --no-fund
 fi
+# The official OpenAI client, for the gateway's client test.
+client_tests=tests/runtime/gateway/client
+if [ ! "$client_tests/node_modules/.package-lock.json" -nt "$client_tests/package-lock.json" ]; then
+  npm ci --prefix "$client_tests" --no-audit --no-fund
+fi
 ctest --preset ci -j "$(nproc)" "$@"
 
 fuzz_seconds=${FUZZ_SECONDS:-60}

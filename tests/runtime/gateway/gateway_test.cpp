@@ -70,10 +70,27 @@ class GatewayTest : public ::testing::Test {
   void SetUp() override {
     box.write(root.path());
     stdfs::create_directories(root.path() / "usb");
-    for (const auto& [name, layers] : {std::pair{"tiny", "2"}, std::pair{"slow", "1"}}) {
-      auto made = run({AIBOX_RUNTIME_BIN, "make-test-model", "--arch", "qwen2", "--type", "q8_0",
-                       "--layers", layers, "--dim", "64", "--ff", "128", "--context", "512",
-                       (root.path() / "usb" / (std::string(name) + ".gguf")).string()});
+    for (const auto& [name, layers] :
+         {std::pair{"tiny", "2"}, std::pair{"slow", "1"}, std::pair{"embed", "3"}}) {
+      std::vector<std::string> argv{AIBOX_RUNTIME_BIN,
+                                    "make-test-model",
+                                    "--arch",
+                                    "qwen2",
+                                    "--type",
+                                    "q8_0",
+                                    "--layers",
+                                    layers,
+                                    "--dim",
+                                    "64",
+                                    "--ff",
+                                    "128",
+                                    "--context",
+                                    "512"};
+      if (std::string(name) == "embed") {
+        argv.insert(argv.end(), {"--pooling", "mean"});
+      }
+      argv.push_back((root.path() / "usb" / (std::string(name) + ".gguf")).string());
+      auto made = run(argv);
       ASSERT_EQ(made.exitCode, 0) << made.err;
     }
     stdfs::create_directories(root.path() / "etc/aibox/engines");
@@ -99,6 +116,7 @@ class GatewayTest : public ::testing::Test {
     ASSERT_EQ(installed.status, 200) << installed.body;
     importModel("tiny");
     importModel("slow");
+    importModel("embed");
   }
 
   void TearDown() override {
@@ -566,6 +584,30 @@ TEST_F(GatewayTest, ADisconnectingClientCancelsTheGeneration) {
   EXPECT_EQ(engineEvents("slow-a").find("done"), std::string::npos);
 }
 
+TEST_F(GatewayTest, AKeyRevokedWhileStreamingEndsItsStream) {
+  fault("slow-a", {"--chat-chunks", "50", "--chunk-ms", "100"});
+  auto [secret, id] = key();
+  startGateway();
+  waitModel(secret, "slow");
+  std::atomic<bool> started{false};
+  HttpReply reply;
+  std::thread client([&] {
+    reply = chat(secret, chatBody("slow", true), [&started](const std::string& body) {
+      started = started || body.find("t0 ") != std::string::npos;
+      return false;  // read to the end, whatever it is
+    });
+  });
+  ASSERT_TRUE(eventually([&] { return started.load(); }));
+  ASSERT_EQ(viaSocket(*agent, {.method = "DELETE", .path = "/api/v1/keys/" + id}).status, 200);
+  client.join();
+  EXPECT_EQ(reply.status, 200);
+  EXPECT_NE(reply.body.find("key_revoked"), std::string::npos) << reply.body;
+  EXPECT_EQ(reply.body.find("[DONE]"), std::string::npos) << "the stream went on to its end";
+  EXPECT_TRUE(eventually([&] {
+    return engineEvents("slow-a").find("cancelled") != std::string::npos;
+  })) << "the engine was told";
+}
+
 TEST_F(GatewayTest, ServesWhileTheAgentIsDownAndMetersEverything) {
   builtin("tiny-a");
   auto [secret, id] = key();
@@ -587,6 +629,27 @@ TEST_F(GatewayTest, ServesWhileTheAgentIsDownAndMetersEverything) {
   ASSERT_TRUE(eventually([&] { return usage().at("totals").at("requests").as_int64() == 2; }, 10s))
       << json::serialize(usage()) << gateway->log();
   EXPECT_EQ(chat(secret, chatBody("tiny", false)).status, 200) << "re-adopted, still served";
+}
+
+TEST_F(GatewayTest, TheOfficialOpenAIClientWorksThroughIt) {
+  builtin("tiny-a");
+  instance("embed-a", "embed", "builtin", {{"threads", 1}, {"context", 256}});
+  auto [secret, id] = key();
+  auto [limited, limitedId] = key({{"requests_per_minute", 1}});
+  startGateway();
+  waitModel(secret, "tiny");
+  waitModel(limited, "tiny");
+  waitModel(secret, "embed");
+  stdfs::path dir = AIBOX_SOURCE_DIR "/tests/runtime/gateway/client";
+  ASSERT_TRUE(stdfs::exists(dir / "node_modules/openai"))
+      << "run: npm ci --prefix " << dir.string() << " (scripts/test.sh does)";
+  auto result = run({"/usr/bin/env", "NODE_EXTRA_CA_CERTS=" + gateway->certificate().string(),
+                     "NODE_OPTIONS=--dns-result-order=ipv4first",
+                     "BASE=https://localhost:" + std::to_string(gateway->port()) + "/v1",
+                     "KEY=" + secret, "LIMITED_KEY=" + limited, "MODEL=tiny", "EMBED_MODEL=embed",
+                     "node", (dir / "client.mjs").string()});
+  EXPECT_EQ(result.exitCode, 0) << result.out << result.err << gateway->log();
+  EXPECT_NE(result.out.find("\"ok\":true"), std::string::npos) << result.out;
 }
 
 }  // namespace
