@@ -51,6 +51,18 @@ class ConfigTest : public ::testing::Test {
   Origins origins;
 };
 
+TEST_F(ConfigTest, SectionsOfAnotherProgramAreSkippedButOurTyposAreNot) {
+  file = dir.path() / "aibox.conf";
+  test::writeFile(file, "[gateway]\nlisten = 0.0.0.0:8000\nwhatever = 1\n[server]\nthreads = 2\n");
+  auto mine = [](std::string_view section) { return section != "gateway"; };
+  parseFile(file, settings, vm, origins, mine);
+  validate(vm, origins);
+  EXPECT_EQ(vm["server.threads"].as<int>(), 2);
+  test::writeFile(file, "[server]\nthraeds = 2\n");
+  po::variables_map other;
+  EXPECT_THROW(parseFile(file, settings, other, origins, mine), Error);
+}
+
 TEST_F(ConfigTest, ReadsSectionsCommentsAndDefaults) {
   load(
       "# comment\n\n[server]\nlisten = 127.0.0.1:9000 \n; other comment\n[tls]\nenabled = false\n");
