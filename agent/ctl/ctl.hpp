@@ -107,6 +107,7 @@ int usersCommand(const Options& options, const std::vector<std::string>& args);
 int sessionsCommand(const Options& options, const std::vector<std::string>& args);
 int tokensCommand(const Options& options, const std::vector<std::string>& args);
 int keysCommand(const Options& options, const std::vector<std::string>& args);
+int usageCommand(const Options& options, const std::vector<std::string>& args);
 int auditCommand(const Options& options, const std::vector<std::string>& args);
 int hardwareCommand(const Options& options, const std::vector<std::string>& args);
 int modelsCommand(const Options& options, const std::vector<std::string>& args);

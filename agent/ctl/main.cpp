@@ -19,6 +19,7 @@ constexpr const char* kCommands =
     "  sessions   login sessions: ls, revoke\n"
     "  tokens     admin API tokens: ls, add, revoke\n"
     "  keys       inference API keys for applications: ls, add, rm\n"
+    "  usage      what applications used through the gateway: show, export\n"
     "  audit      the audit log: ls, verify, export\n"
     "  hw         hardware health: sensors, gpus, power, events, history (--direct: no agent)\n"
     "  models     the model store: ls, show, import, verify, rm, jobs, cancel\n"
@@ -108,6 +109,9 @@ int main(int argc, char** argv) {
     }
     if (command == "keys") {
       return aibox::ctl::keysCommand(options, rest);
+    }
+    if (command == "usage") {
+      return aibox::ctl::usageCommand(options, rest);
     }
     if (command == "audit") {
       return aibox::ctl::auditCommand(options, rest);

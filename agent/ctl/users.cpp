@@ -233,10 +233,11 @@ namespace {
 constexpr const char* kKeysUsage =
     "Usage: aiboxctl keys COMMAND\n\n"
     "  ls                                   list the inference API keys\n"
-    "  add NAME [--models M1,M2] [--rpm N] [--tpm N] [--owner WHO] [--expires-in-days N]\n"
+    "  add NAME [--models M1,M2] [--rpm N] [--tpm N] [--concurrent N] [--owner WHO]\n"
+    "           [--expires-in-days N]\n"
     "                                       make a key for an application; it is shown once.\n"
     "                                       No --models: every model. --rpm/--tpm: requests\n"
-    "                                       and tokens per minute\n"
+    "                                       and tokens per minute; --concurrent: requests at once\n"
     "  rm ID                                delete a key\n";
 
 std::string join(const boost::json::array& list) {
@@ -258,13 +259,13 @@ int keysCommand(const Options& options, const std::vector<std::string>& args) {
   if (command == "ls" && args.size() == 1) {
     return run(options, "GET", "/api/v1/keys", {}, [](const boost::json::object& answer) {
       std::vector<std::vector<std::string>> rows{
-          {"ID", "NAME", "OWNER", "MODELS", "RPM", "TPM", "EXPIRES", "LAST USED"}};
+          {"ID", "NAME", "OWNER", "MODELS", "RPM", "TPM", "AT ONCE", "EXPIRES", "LAST USED"}};
       for (const auto& k : answer.at("keys").as_array()) {
         const auto& key = k.as_object();
         rows.push_back({field(key, "id"), field(key, "name"), field(key, "owner"),
                         join(key.at("models").as_array()), field(key, "requests_per_minute"),
-                        field(key, "tokens_per_minute"), field(key, "expires_at"),
-                        field(key, "last_used_at")});
+                        field(key, "tokens_per_minute"), field(key, "max_concurrent"),
+                        field(key, "expires_at"), field(key, "last_used_at")});
       }
       printRows(rows);
     });
@@ -286,6 +287,7 @@ int keysCommand(const Options& options, const std::vector<std::string>& args) {
       static const std::map<std::string, std::string> kNumbers{
           {"--rpm", "requests_per_minute"},
           {"--tpm", "tokens_per_minute"},
+          {"--concurrent", "max_concurrent"},
           {"--expires-in-days", "expires_in_days"}};
       if (auto it = kNumbers.find(args[i]); it != kNumbers.end()) {
         auto n = number();

@@ -13,8 +13,9 @@ import accessPage from './pages/access.js';
 import auditPage from './pages/audit.js';
 import systemPage from './pages/system.js';
 import licensePage from './pages/license.js';
+import usagePage from './pages/usage.js';
 
-const PAGES = [dashboardPage, hardwarePage, modelsPage, runtimesPage, accessPage, auditPage, licensePage, systemPage];
+const PAGES = [dashboardPage, hardwarePage, modelsPage, runtimesPage, usagePage, accessPage, auditPage, licensePage, systemPage];
 const SESSION_HINT = 'aibox.session'; // set while this browser is believed to be logged in
 const IDLE_KEY = 'aibox.idleTimeout';
 const DEFAULT_IDLE_S = 900;
@@ -200,6 +201,7 @@ const ICONS = {
   audit: 'M6 3h9l4 4v14H6zM14 3v5h5M9 12h7M9 16h7',
   system: 'M12 8v5M12 16h.01M12 3a9 9 0 1 0 0 18 9 9 0 0 0 0-18z',
   license: 'M7 3h10v18l-5-3-5 3zM10 8h4M10 12h4',
+  usage: 'M4 20V10M10 20V4M16 20v-7M22 20H2',
 };
 
 function navLink(page) {

@@ -10,7 +10,7 @@ import { artifactDir } from './agent.mjs';
 export const chromiumPath = process.env.AIBOX_CHROMIUM || '/usr/bin/chromium';
 export const screenshotDir = path.join(artifactDir, 'screenshots');
 
-export const pages = ['dashboard', 'hardware', 'models', 'runtimes', 'access', 'audit', 'license', 'system'];
+export const pages = ['dashboard', 'hardware', 'models', 'runtimes', 'usage', 'access', 'audit', 'license', 'system'];
 export const languages = ['en', 'zh-CN'];
 
 const quietFlags = [

@@ -204,6 +204,7 @@ export default {
       const owner = h('input', { name: 'owner', placeholder: ctx.session.name, autocomplete: 'off' });
       const rpm = h('input', { name: 'requests_per_minute', type: 'number', min: 1, placeholder: t('access.unlimited') });
       const tpm = h('input', { name: 'tokens_per_minute', type: 'number', min: 1, placeholder: t('access.unlimited') });
+      const concurrent = h('input', { name: 'max_concurrent', type: 'number', min: 1, placeholder: t('access.unlimited') });
       const days = h('input', { name: 'expires_in_days', type: 'number', min: 1, max: 3650, placeholder: t('access.noExpiry') });
       const submit = h('button', { type: 'submit', class: 'btn btn-primary', 'data-action': 'key-create' }, t('access.createKey'));
       keyForm = h('form', { id: 'key-create', class: 'form-inline' },
@@ -211,6 +212,7 @@ export default {
         field(t('access.owner'), owner),
         field(t('access.rpm'), rpm),
         field(t('access.tpm'), tpm),
+        field(t('access.concurrent'), concurrent),
         field(t('access.expiresDays'), days),
         h('fieldset', { class: 'span-all fieldset' }, h('legend', null, t('access.keyModels')), modelChoices,
           h('small', { class: 'hint' }, t('access.keyModelsHint'))),
@@ -226,6 +228,7 @@ export default {
           models: models.length ? models : undefined,
           requests_per_minute: optionalInt(rpm),
           tokens_per_minute: optionalInt(tpm),
+          max_concurrent: optionalInt(concurrent),
           expires_in_days: optionalInt(days),
         };
         await busy(submit, async () => {
@@ -253,6 +256,7 @@ export default {
       const limits = [
         k.requests_per_minute ? t('access.rpmValue', { n: fmt.count(k.requests_per_minute) }) : null,
         k.tokens_per_minute ? t('access.tpmValue', { n: fmt.count(k.tokens_per_minute) }) : null,
+        k.max_concurrent ? t('access.concurrentValue', { n: fmt.count(k.max_concurrent) }) : null,
       ].filter(Boolean);
       return h('tr', { 'data-key-id': k.id },
         h('td', null, h('strong', null, k.name), h('div', { class: 'muted small mono' }, k.id)),
