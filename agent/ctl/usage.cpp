@@ -11,7 +11,7 @@ constexpr const char* kUsageUsage =
     "Usage: aiboxctl usage COMMAND\n\n"
     "  show [--since TIME] [--until TIME] [--key ID] [--model NAME]\n"
     "                 requests, tokens, errors and mean latency per hour, key and model, and the\n"
-    "                 totals (TIME as 2026-12-01 or 2026-12-01T10:00:00Z or unix seconds)\n"
+    "                 totals (TIME as 2026-12-01T10:00:00Z or unix seconds)\n"
     "  export [--since TIME] [--until TIME] [--key ID] [--model NAME]\n"
     "                 the same rows as CSV on stdout\n";
 

@@ -430,6 +430,16 @@ TEST_F(GatewayTest, StreamsPassThroughUnchangedAndUsageIsMetered) {
   EXPECT_EQ(csv.body.rfind("hour,key,key_name,model,requests,", 0), 0u) << csv.body;
   EXPECT_NE(csv.body.find(",app-1,tiny:latest,3,"), std::string::npos) << csv.body;
   EXPECT_EQ(viaSocket(*agent, {.path = "/api/v1/usage?since=yesterday"}).status, 400);
+  auto shown = run({AIBOX_CTL_BIN, "--root", root.path().string(), "usage", "show", "--key", id});
+  EXPECT_EQ(shown.exitCode, 0) << shown.err;
+  EXPECT_NE(shown.out.find("app-1"), std::string::npos) << shown.out;
+  EXPECT_NE(shown.out.find("total: 3 requests"), std::string::npos) << shown.out;
+  auto exported = run({AIBOX_CTL_BIN, "--root", root.path().string(), "usage", "export"});
+  EXPECT_EQ(exported.out, csv.body);
+  EXPECT_EQ(run({AIBOX_CTL_BIN, "--root", root.path().string(), "usage", "show", "--since",
+                 "yesterday"})
+                .exitCode,
+            1);
 }
 
 class GatewayLimits : public GatewayTest {
