@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The aibox-agent .deb builds, has no lintian errors or warnings, holds what a box needs, and its binaries
+# The aibox-agent and aibox-gateway .debs build, has no lintian errors or warnings, holds what a box needs, and its binaries
 # and systemd unit are sound. Usage: deb_test.sh OUTDIR
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -17,7 +17,8 @@ contents=$(dpkg-deb -c "$deb")
 for path in ./usr/sbin/aibox-agent ./usr/bin/aiboxctl ./lib/systemd/system/aibox-agent.service \
             ./etc/aibox/aibox.conf ./usr/share/doc/aibox-agent/api.md ./usr/share/doc/aibox-agent/security.md \
             ./usr/share/man/man8/aibox-agent.8 ./usr/share/man/man1/aiboxctl.1 \
-            ./usr/bin/aibox-runtime ./usr/share/man/man1/aibox-runtime.1 ./usr/share/doc/aibox-agent/engine.md; do
+            ./usr/bin/aibox-runtime ./usr/share/man/man1/aibox-runtime.1 ./usr/share/doc/aibox-agent/engine.md \
+            ./usr/share/doc/aibox-agent/gateway.md; do
   grep -Eq " $path(\.gz)?\$" <<<"$contents" || { echo "missing from the package: $path" >&2; exit 1; }
 done
 dpkg-deb -f "$deb" Depends | grep -q adduser
@@ -51,6 +52,29 @@ for path in ./usr/bin/aibox-license ./usr/share/man/man1/aibox-license.1; do
 done
 dpkg-deb -x "$tool" "$root/tool"
 "$root/tool/usr/bin/aibox-license" --version | grep -q '^aibox-license '
+
+echo "== the gateway, in its own package"
+gateway=$(ls "$out"/aibox-gateway_*.deb)
+lintian --fail-on error,warning "$gateway"
+gateway_contents=$(dpkg-deb -c "$gateway")
+for path in ./usr/sbin/aibox-gateway ./lib/systemd/system/aibox-gateway.service \
+            ./usr/share/man/man8/aibox-gateway.8; do
+  grep -Eq " $path(\.gz)?\$" <<<"$gateway_contents" || { echo "missing from the gateway's package: $path" >&2; exit 1; }
+done
+dpkg-deb -f "$gateway" Depends | grep -q 'aibox-agent (= '
+dpkg-deb -x "$gateway" "$root/gateway"
+"$root/gateway/usr/sbin/aibox-gateway" --version | grep -q '^aibox-gateway '
+# The shipped configuration file, with the agent's sections, is one the gateway takes.
+"$root/gateway/usr/sbin/aibox-gateway" --root "$root/box" --config "$root/etc/aibox/aibox.conf" --version >/dev/null
+gateway_unit="$root/gateway/lib/systemd/system/aibox-gateway.service"
+for line in Type=notify User=aibox Restart=on-failure ProtectSystem=strict NoNewPrivileges=yes \
+            "ReadWritePaths=/var/lib/aibox/gateway /run/aibox" RuntimeDirectoryPreserve=yes \
+            CapabilityBoundingSet= "Wants=network-online.target aibox-agent.service"; do
+  grep -qx "$line" "$gateway_unit" || { echo "gateway unit lacks $line" >&2; exit 1; }
+done
+if grep -q '^Requires=\|^BindsTo=' "$gateway_unit"; then echo "an agent restart would stop the gateway" >&2; exit 1; fi
+grep -qx RuntimeDirectoryPreserve=yes "$unit" || { echo "an agent stop would remove /run/aibox" >&2; exit 1; }
+dpkg-deb -I "$gateway" postinst | grep -qF -- "-m 0750 /var/lib/aibox/gateway"
 
 echo "== maintainer scripts"
 postinst=$(dpkg-deb -I "$deb" postinst)
