@@ -50,6 +50,11 @@ bool roleAllows(std::string_view role, std::string_view permission) {
   if (role == "viewer" && permission.starts_with("key:")) {
     return false;
   }
+  // What aibox-gateway pulls (key hashes, instance tokens): local peers on the unix socket
+  // only, never a user or a token, whatever the role.
+  if (permission == "gateway:sync") {
+    return false;
+  }
   return std::any_of(kGrants.begin(), kGrants.end(), [role, permission](const Grant& g) {
     return g.role == role && matches(g.pattern, permission);
   });

@@ -348,7 +348,7 @@ TEST(EventStream, LoggedInUserSeesAnImportsJobAndModelEvents) {
       << body;
   EXPECT_TRUE(has(body,
                   "\"events\":[\"hello\",\"resync\",\"end\",\"hardware\",\"hardware_event\","
-                  "\"job\",\"model\",\"license\",\"runtime\"]"))
+                  "\"job\",\"model\",\"license\",\"runtime\",\"key\"]"))
       << body;
   EXPECT_TRUE(has(body, "event: model\ndata: {\"id\":")) << body;
   EXPECT_TRUE(has(body, "\"name\":\"tiny\",\"tag\":\"latest\",\"state\":\"importing\"")) << body;
