@@ -436,10 +436,10 @@ TEST_F(GatewayTest, StreamsPassThroughUnchangedAndUsageIsMetered) {
   EXPECT_NE(shown.out.find("total: 3 requests"), std::string::npos) << shown.out;
   auto exported = run({AIBOX_CTL_BIN, "--root", root.path().string(), "usage", "export"});
   EXPECT_EQ(exported.out, csv.body);
-  EXPECT_EQ(run({AIBOX_CTL_BIN, "--root", root.path().string(), "usage", "show", "--since",
-                 "yesterday"})
-                .exitCode,
-            1);
+  EXPECT_EQ(
+      run({AIBOX_CTL_BIN, "--root", root.path().string(), "usage", "show", "--since", "yesterday"})
+          .exitCode,
+      1);
 }
 
 class GatewayLimits : public GatewayTest {
