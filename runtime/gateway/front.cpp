@@ -119,13 +119,13 @@ void handleInference(Front& front, std::string_view path,
   auto exchange = std::make_shared<Exchange>();
   exchange->path = std::string(path);
   const auto* stream = body.if_contains("stream");
-  exchange->stream = stream != nullptr && stream->is_bool() && stream->as_bool();
+  bool streamed = stream != nullptr && stream->is_bool() && stream->as_bool();
   const auto* options = body.if_contains("stream_options");
   const auto* include = options != nullptr && options->is_object()
                             ? options->as_object().if_contains("include_usage")
                             : nullptr;
   exchange->dropUsage =
-      exchange->stream && !(include != nullptr && include->is_bool() && include->as_bool());
+      streamed && !(include != nullptr && include->is_bool() && include->as_bool());
   exchange->body = std::move(body);
   exchange->candidates = std::move(candidates);
   exchange->ticket = std::get<std::shared_ptr<Limiter::Ticket>>(std::move(admitted));

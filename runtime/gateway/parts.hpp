@@ -322,7 +322,6 @@ struct Outcome {
 struct Exchange {
   std::string path;  // /v1/chat/completions, /v1/completions, /v1/embeddings
   boost::json::object body;
-  bool stream = false;
   bool dropUsage = false;  // the gateway asked for the usage chunk, the client did not
   std::vector<Instance> candidates;
   std::shared_ptr<Limiter::Ticket> ticket;
