@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds a release and runs aibox on this machine in ./demo-root
-# (kept between runs) until Ctrl-C. AIBOX_DEMO_LISTEN overrides the address (0.0.0.0:8443).
+# (kept between runs) until Ctrl-C. AIBOX_DEMO_LISTEN overrides the admin API's address
+# (0.0.0.0:8443), AIBOX_DEMO_GATEWAY_LISTEN the OpenAI-compatible gateway's (0.0.0.0:8000).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -15,6 +16,10 @@ port="${listen##*:}"
 agent="$top/build/release/agent/aibox-agent"
 ctl="$top/build/release/agent/ctl/aiboxctl"
 runtime="$top/build/release/runtime/aibox-runtime"
+gateway="$top/build/release/runtime/gateway/aibox-gateway"
+gateway_listen="${AIBOX_DEMO_GATEWAY_LISTEN:-0.0.0.0:8000}"
+gateway_port="${gateway_listen##*:}"
+gateway_pid=""
 import_dir="$root/import"
 builtin_model="$import_dir/aibox-demo-qwen2-q8_0.gguf"
 mkdir -p "$root/etc/aibox"
@@ -30,8 +35,9 @@ stop() {
   trap - INT TERM EXIT
   # Instances outlive the agent by design (it re-adopts them); the demo stops its own.
   "$ctl" --root "$root" runtimes stop demo-chat >/dev/null 2>&1 || true
+  [ -z "$gateway_pid" ] || kill -TERM "$gateway_pid" 2>/dev/null || true
   kill -TERM "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
+  wait 2>/dev/null || true
   echo "aibox demo stopped; its state stays in $root"
 }
 trap stop INT TERM EXIT
@@ -83,6 +89,16 @@ else
   "$ctl" --root "$root" runtimes start demo-chat >/dev/null
 fi
 
+# The gateway, the applications' front door (its own process, as on a box), and an inference API
+# key for the demo application: shown once by aiboxctl, so the demo keeps it in a 0600 file.
+"$gateway" --root "$root" --gateway.listen="$gateway_listen" &
+gateway_pid=$!
+key_file="$root/demo-api-key"
+if [ ! -s "$key_file" ]; then
+  (umask 077 && "$ctl" --root "$root" --json keys add demo-app --models aibox-demo |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["key"])' >"$key_file")
+fi
+
 host=$(hostname)
 password_file="$root/var/lib/aibox/initial-admin-password"
 if [ -f "$password_file" ]; then
@@ -110,6 +126,12 @@ aibox demo is running (box root: $root)
   Engine      $runtime generate --model $builtin_model \\
                 --chat '[{"role":"user","content":"Hello"}]' --max-tokens 32
   Metrics     curl --unix-socket $root/run/aibox/agent.sock http://localhost/metrics
+
+  OpenAI API  https://$host:$gateway_port/v1 (the gateway; key in $key_file)
+              try: curl --cacert $cert https://localhost:$gateway_port/v1/chat/completions \\
+                -H "Authorization: Bearer \$(cat $key_file)" -H 'Content-Type: application/json' \\
+                -d '{"model":"aibox-demo","messages":[{"role":"user","content":"Hello"}],"max_tokens":32}'
+  Usage       $ctl --root $root usage show
 
   Login       user admin, $login
 

@@ -74,6 +74,7 @@ int run(const Settings& settings) {
   std::string listening;
   try {
     fs::makeDirectories(settings.stateDir, 0750);
+    fs::makeDirectories(settings.metricsSocket.parent_path(), 0755);  // the agent's too
     meter = std::make_unique<Meter>(agent, settings.stateDir / "spool", settings.flushInterval);
     front = std::make_unique<Front>(
         Front{proxy, limiter, *meter, metrics, [&current] { return current.get(); }});
