@@ -6,6 +6,7 @@
 //                [--hang-health-after-ms N] [--ignore-sigterm] [--fork-children N]
 //                [--exit-code N] [--token-file F] [--notify]
 //                [--chat-chunks N] [--chunk-ms N] [--break-after N] [--events-file F]
+//                [--busy-chats]
 //
 // --notify: says READY=1 over $NOTIFY_SOCKET once loaded, and STATUS= while it loads (unless
 // --no-progress), as an engine with sd_notify readiness does.
@@ -15,7 +16,8 @@
 // it (stream_options.include_usage) and [DONE]; a request without "stream":true gets one JSON
 // answer after the same time. --break-after N closes the stream after N chunks. Each request
 // appends "start", then "done", "cancelled" (the caller went away) or "broke" to
-// --events-file: the gateway tests read what reached the engine.
+// --events-file: the gateway tests read what reached the engine. --busy-chats answers every
+// POST /v1/... 503 at once (an instance that is full or shutting down) and appends "busy".
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -78,8 +80,8 @@ struct Chat {
   std::string eventsFile;
 };
 
-// One chat request, in its own process: the listener goes on answering health checks.
-[[noreturn]] void serveChat(int fd, std::string request, const Chat& chat) {
+// Reads the rest of a request whose start is in `request`, up to its Content-Length.
+void readBody(int fd, std::string& request) {
   auto headEnd = request.find("\r\n\r\n");
   auto lengthAt = request.find("Content-Length: ");
   std::size_t length =
@@ -92,6 +94,11 @@ struct Chat {
     }
     request.append(buffer, static_cast<std::size_t>(n));
   }
+}
+
+// One chat request, in its own process: the listener goes on answering health checks.
+[[noreturn]] void serveChat(int fd, std::string request, const Chat& chat) {
+  readBody(fd, request);
   bool stream = request.find("\"stream\":true") != std::string::npos;
   bool usage = request.find("\"include_usage\":true") != std::string::npos;
   event(chat.eventsFile, "start");
@@ -158,6 +165,7 @@ int main(int argc, char** argv) {
   int exitCode = 3;
   bool notifies = false;
   Chat chat;
+  bool busyChats = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
@@ -187,6 +195,8 @@ int main(int argc, char** argv) {
       chat.chunkMs = std::atol(next().c_str());
     } else if (a == "--break-after") {
       chat.breakAfter = std::atoi(next().c_str());
+    } else if (a == "--busy-chats") {
+      busyChats = true;
     } else if (a == "--events-file") {
       chat.eventsFile = next();
     } else if (a == "--token-file") {
@@ -258,6 +268,13 @@ int main(int argc, char** argv) {
     char buffer[4096];
     auto got = ::read(fd, buffer, sizeof(buffer));
     std::string request(buffer, got > 0 ? static_cast<std::size_t>(got) : 0);
+    if (busyChats && request.starts_with("POST /v1/")) {
+      readBody(fd, request);
+      event(chat.eventsFile, "busy");
+      answer(fd, 503, R"({"error":{"message":"busy","type":"server_error","code":"busy"}})");
+      ::close(fd);
+      continue;
+    }
     if (chat.chunks > 0 && request.starts_with("POST /v1/")) {
       if (::fork() == 0) {
         ::close(listener);

@@ -174,10 +174,9 @@ class GatewayTest : public ::testing::Test {
     }
   }
 
-  void startGateway() {
-    gateway = std::make_unique<Gateway>(
-        root.path(),
-        std::vector<std::string>{"--gateway.flush_interval_ms=200", "--gateway.resync_s=1"});
+  void startGateway(std::vector<std::string> args = {}) {
+    args.insert(args.end(), {"--gateway.flush_interval_ms=200", "--gateway.resync_s=1"});
+    gateway = std::make_unique<Gateway>(root.path(), std::move(args));
   }
 
   void importModel(const std::string& name) {
@@ -578,6 +577,61 @@ TEST_F(GatewayTest, RoutesOverInstancesAndSurvivesOneKilledMidRun) {
   EXPECT_NE(metrics.find("aibox_gateway_upstream_retries_total{model=\"slow:latest\"}"),
             std::string::npos)
       << "requests sent to the dead instance before the agent noticed went to the other";
+}
+
+TEST_F(GatewayTest, AnInstanceAnswering503IsRetriedOnAnother) {
+  fault("slow-a", {"--chat-chunks", "2", "--chunk-ms", "10", "--busy-chats"});
+  fault("slow-b", {"--chat-chunks", "2", "--chunk-ms", "10"});
+  auto [secret, id] = key();
+  startGateway();
+  waitModel(secret, "slow");
+  for (int i = 0; i < 6; ++i) {
+    auto reply = chat(secret, chatBody("slow", i % 2 == 0));
+    EXPECT_EQ(reply.status, 200) << reply.body;
+  }
+  // Ties go round in turn, so the busy one was asked first at least once, and said 503.
+  EXPECT_GE(countOf(engineEvents("slow-a"), "busy"), 1);
+  EXPECT_EQ(countOf(engineEvents("slow-b"), "done"), 6) << engineEvents("slow-b");
+  auto metrics = viaUnix(gateway->metricsSocket(), {.path = "/metrics"}).body;
+  EXPECT_NE(metrics.find("aibox_gateway_upstream_retries_total{model=\"slow:latest\"}"),
+            std::string::npos)
+      << metrics;
+  // With no other instance left, the client gets the instance's own 503.
+  auto stopped = viaSocket(*agent, {.method = "POST", .path = "/api/v1/runtimes/slow-b/stop"});
+  ASSERT_EQ(stopped.status, 200) << stopped.body;
+  HttpReply last;
+  EXPECT_TRUE(eventually([&] {
+    last = chat(secret, chatBody("slow", false));
+    return last.status == 503;
+  })) << last.status
+      << " " << last.body;
+  EXPECT_EQ(errorCode(last), "busy");
+}
+
+TEST_F(GatewayTest, PlainHttpWhenAskedAndTheAllowListRefusesOtherNetworks) {
+  builtin("tiny-a");
+  auto [secret, id] = key();
+  std::vector<std::string> auth{"Authorization: Bearer " + secret,
+                                "Content-Type: application/json"};
+  startGateway({"--gateway.tls=false", "--gateway.allow=10.0.0.0/8"});
+  auto refused = viaHttp(gateway->port(), {.path = "/v1/models", .headers = auth});
+  EXPECT_EQ(refused.status, 403) << refused.body;
+  EXPECT_EQ(errorCode(refused), "source_not_allowed");
+  EXPECT_NE(refused.body.find("gateway.allow"), std::string::npos) << refused.body;
+
+  gateway.reset();
+  startGateway({"--gateway.tls=false", "--gateway.allow=10.0.0.0/8, 127.0.0.0/8"});
+  HttpReply served;
+  EXPECT_TRUE(eventually([&] {
+    served = viaHttp(gateway->port(), {.method = "POST",
+                                       .path = "/v1/chat/completions",
+                                       .body = chatBody("tiny", false),
+                                       .headers = auth});
+    return served.status == 200;
+  })) << served.status
+      << " " << served.body;
+  EXPECT_NE(viaGateway(*gateway, {.path = "/v1/models", .headers = auth}).error, "")
+      << "TLS off means plain HTTP only";
 }
 
 TEST_F(GatewayTest, ADisconnectingClientCancelsTheGeneration) {
