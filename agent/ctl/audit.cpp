@@ -64,18 +64,7 @@ int exportLog(const Options& options, const std::vector<std::string>& args) {
   if (!query) {
     return kUsage;
   }
-  std::string problem;
-  auto result =
-      AgentClient(options.socket).request("GET", "/api/v1/audit/export" + *query, "", problem);
-  if (!result) {
-    return agentDown(options, problem);
-  }
-  if (result->status != 200) {
-    std::cerr << "aiboxctl: " << errorMessage(*result) << '\n';
-    return kFailed;
-  }
-  std::cout << result->body;
-  return kOk;
+  return printExport(options, "/api/v1/audit/export" + *query);
 }
 
 }  // namespace

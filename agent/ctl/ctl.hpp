@@ -59,6 +59,9 @@ int agentDown(const Options& options, const std::string& problem);
 std::optional<boost::json::value> callAgent(const Options& options, const std::string& method,
                                             const std::string& path, const std::string& body,
                                             int& exitCode);
+// GETs `path` from the agent and prints its body as it is (an export: CSV, JSON lines);
+// returns the exit code.
+int printExport(const Options& options, const std::string& path);
 // "ls --actor x --limit 5" -> "?actor=x&limit=5" (args[0] is the subcommand); nullopt after a
 // usage message when an option is not in `allowed` or lacks its value.
 std::optional<std::string> queryString(const std::vector<std::string>& args,

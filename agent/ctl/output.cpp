@@ -137,6 +137,20 @@ int agentDown(const Options& options, const std::string& problem) {
   return kAgentDown;
 }
 
+int printExport(const Options& options, const std::string& path) {
+  std::string problem;
+  auto result = AgentClient(options.socket).request("GET", path, "", problem);
+  if (!result) {
+    return agentDown(options, problem);
+  }
+  if (result->status != 200) {
+    std::cerr << "aiboxctl: " << errorMessage(*result) << '\n';
+    return kFailed;
+  }
+  std::cout << result->body;
+  return kOk;
+}
+
 std::optional<std::string> queryString(const std::vector<std::string>& args,
                                        std::initializer_list<std::string_view> allowed,
                                        const char* usageText) {

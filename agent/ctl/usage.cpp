@@ -46,18 +46,8 @@ int exportCsv(const Options& options, const std::vector<std::string>& args) {
   if (!query) {
     return kUsage;
   }
-  std::string problem;
-  auto path = "/api/v1/usage" + *query + (query->empty() ? "?" : "&") + "format=csv";
-  auto result = AgentClient(options.socket).request("GET", path, "", problem);
-  if (!result) {
-    return agentDown(options, problem);
-  }
-  if (result->status != 200) {
-    std::cerr << "aiboxctl: " << errorMessage(*result) << '\n';
-    return kFailed;
-  }
-  std::cout << result->body;
-  return kOk;
+  return printExport(options,
+                     "/api/v1/usage" + *query + (query->empty() ? "?" : "&") + "format=csv");
 }
 
 }  // namespace

@@ -27,6 +27,17 @@ class InvalidValue : public std::runtime_error {
   std::string key;
 };
 
+// A notifier that refuses a value of `key` outside [low, high].
+template <class T>
+auto inRange(const char* key, T low, T high) {
+  return [key, low, high](const T& v) {
+    if (v < low || v > high) {
+      throw InvalidValue(key,
+                         "must be between " + std::to_string(low) + " and " + std::to_string(high));
+    }
+  };
+}
+
 // Where each stored setting came from ("FILE:LINE" or "command line"), for error messages.
 using Origins = std::map<std::string, std::string, std::less<>>;
 

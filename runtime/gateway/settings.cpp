@@ -10,15 +10,7 @@ namespace po = boost::program_options;
 namespace aibox::gateway {
 namespace {
 
-template <class T>
-auto inRange(const char* key, T low, T high) {
-  return [key, low, high](const T& v) {
-    if (v < low || v > high) {
-      throw config::InvalidValue(
-          key, "must be between " + std::to_string(low) + " and " + std::to_string(high));
-    }
-  };
-}
+using config::inRange;
 
 po::options_description settingsDescription(Settings& s) {
   po::options_description d(
