@@ -18,7 +18,8 @@ for path in ./usr/sbin/aibox-agent ./usr/bin/aiboxctl ./lib/systemd/system/aibox
             ./etc/aibox/aibox.conf ./usr/share/doc/aibox-agent/api.md ./usr/share/doc/aibox-agent/security.md \
             ./usr/share/man/man8/aibox-agent.8 ./usr/share/man/man1/aiboxctl.1 \
             ./usr/bin/aibox-runtime ./usr/share/man/man1/aibox-runtime.1 ./usr/share/doc/aibox-agent/engine.md \
-            ./usr/share/doc/aibox-agent/gateway.md; do
+            ./usr/share/doc/aibox-agent/gateway.md ./usr/share/doc/aibox-agent/runtimes.md \
+            ./usr/share/doc/aibox-agent/models.md ./usr/share/doc/aibox-agent/hardware.md; do
   grep -Eq " $path(\.gz)?\$" <<<"$contents" || { echo "missing from the package: $path" >&2; exit 1; }
 done
 dpkg-deb -f "$deb" Depends | grep -q adduser
