@@ -563,6 +563,18 @@ TEST_F(GatewayTest, RoutesOverInstancesAndSurvivesOneKilledMidRun) {
     });
   }
   std::this_thread::sleep_for(700ms);
+  // Killed while a stream is under way on it (begun, its head sent, not yet done): a loaded
+  // machine may otherwise catch only requests that had not begun, which go to slow-a.
+  EXPECT_TRUE(eventually(
+      [&] {
+        auto e = engineEvents("slow-b");
+        return countOf(e, "start") > countOf(e, "done") + countOf(e, "cancelled");
+      },
+      10s));
+  std::this_thread::sleep_for(60ms);
+  // The agent is frozen meanwhile, so the gateway goes on listing slow-b as it would before an
+  // agent notices: requests sent to it find nothing listening.
+  agent->signal(SIGSTOP);
   auto pid = static_cast<pid_t>(b.at("pid").as_int64());
   ::kill(-pid, SIGKILL);  // the engine and its chat children: the whole process group
   std::this_thread::sleep_for(1500ms);
@@ -570,6 +582,7 @@ TEST_F(GatewayTest, RoutesOverInstancesAndSurvivesOneKilledMidRun) {
   for (auto& t : clients) {
     t.join();
   }
+  agent->signal(SIGCONT);
   EXPECT_EQ(failed, 0) << failures.front();
   EXPECT_GT(complete, 8);
   EXPECT_GE(brokeOff, 1) << "the streams on the killed instance end with an error event";
