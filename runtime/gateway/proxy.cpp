@@ -25,9 +25,6 @@ namespace net = boost::asio;
 constexpr auto kIdle = std::chrono::minutes(5);
 // How much of the end of a JSON answer is kept to read its "usage".
 constexpr std::size_t kTail = 64 * 1024;
-// A JSON answer up to this size, its length known, is read whole and sent in one write (an
-// instance sends it only when complete, so nothing waits on it); a longer one is passed on.
-constexpr std::uint64_t kWholeAnswer = 1024 * 1024;
 
 std::string errorEvent(std::string_view code, const std::string& message) {
   return "data: " +
@@ -66,7 +63,6 @@ struct Upstream : std::enable_shared_from_this<Upstream> {
   void attempt();
   void failBeforeAnswer(const beast::error_code& ec);
   void head();
-  void readWhole(http::Response res);
   void ask(std::size_t most, http::PieceReady ready);
   void read();
   void pass(std::string piece);
@@ -210,49 +206,12 @@ void Upstream::head() {
   if (exchange->ticket) {
     setRateHeaders(exchange->ticket->rate(), res.headers);
   }
-  if (auto length = parser->content_length(); !eventStream && length && *length <= kWholeAnswer) {
-    http::Response whole{res.status, 11};
-    for (const auto& field : res.headers) {
-      whole.set(field.name_string(), field.value());
-    }
-    whole.body().reserve(static_cast<std::size_t>(*length));
-    return readWhole(std::move(whole));
-  }
   auto guard = std::make_shared<Guard>(shared_from_this());
   res.push = [guard](std::size_t most, http::PieceReady ready) {
     guard->up->ask(most, std::move(ready));
   };
   auto r = std::move(reply);
   r(std::move(res));
-}
-
-void Upstream::readWhole(http::Response res) {
-  if (parser->is_done()) {
-    close();
-    outcome.usageKnown = usageIn(res.body(), outcome.promptTokens, outcome.completionTokens);
-    outcome.firstByteSeconds =
-        std::chrono::duration<double>(Steady::now() - exchange->started).count();
-    res.prepare_payload();
-    finish();
-    auto r = std::move(reply);
-    return r(std::move(res));
-  }
-  auto& body = parser->get().body();
-  body.data = chunk.data();
-  body.size = chunk.size();
-  stream.expires_after(kIdle);
-  beast::http::async_read_some(
-      stream, buffer, *parser,
-      [self = shared_from_this(), res = std::move(res)](beast::error_code ec, std::size_t) mutable {
-        if (ec == beast::http::error::need_buffer) {
-          ec = {};
-        }
-        if (ec) {  // nothing reached the client: it gets an error of its own
-          return self->failBeforeAnswer(ec);
-        }
-        res.body().append(self->chunk.data(), self->chunk.size() - self->parser->get().body().size);
-        self->readWhole(std::move(res));
-      });
 }
 
 void Upstream::ask(std::size_t most, http::PieceReady ready) {
