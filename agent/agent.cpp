@@ -195,17 +195,23 @@ int run(const Settings& settings) {
     return 1;
   }
 
+  auto stop = [&serviceManager, &server, &io, &events](const std::string& why) {
+    log::info("stopping: draining connections", {{"reason", why}});
+    serviceManager.stopping();
+    events.close();  // event streams end now, so the drain does not wait for them
+    server->drain([&io] { io.stop(); });
+  };
+  bool restart = false;
+  info.restart = [&restart, &stop] {
+    restart = true;
+    stop("restart");
+  };
   boost::asio::signal_set signals(io, SIGTERM, SIGINT);
-  signals.async_wait(
-      [&serviceManager, &server, &io, &events](const boost::system::error_code& ec, int signal) {
-        if (ec) {
-          return;
-        }
-        log::info("stopping: draining connections", {{"signal", std::to_string(signal)}});
-        serviceManager.stopping();
-        events.close();  // event streams end now, so the drain does not wait for them
-        server->drain([&io] { io.stop(); });
-      });
+  signals.async_wait([&stop](const boost::system::error_code& ec, int signal) {
+    if (!ec) {
+      stop("signal " + std::to_string(signal));
+    }
+  });
   boost::asio::post(io, [&serviceManager, &listening, &settings] {
     serviceManager.ready(listening);
     serviceManager.startWatchdog();
@@ -244,8 +250,8 @@ int run(const Settings& settings) {
   // tasks use the services and the session table.
   security.hashing.join();
   database.reset();
-  log::info("aibox-agent stopped");
-  return 0;
+  log::info(restart ? "aibox-agent stopped; starting again" : "aibox-agent stopped");
+  return restart ? kRestart : 0;
 }
 
 }  // namespace aibox::agent

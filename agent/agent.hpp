@@ -4,7 +4,11 @@
 
 namespace aibox::agent {
 
-// Runs the agent until SIGTERM or SIGINT; returns the process exit code.
+// What run() returns when the agent asked itself to restart (after a factory reset): main()
+// starts the same binary again in the same process, so systemd sees no exit.
+inline constexpr int kRestart = -1;
+
+// Runs the agent until SIGTERM or SIGINT; returns the process exit code, or kRestart.
 int run(const Settings& settings);
 
 }  // namespace aibox::agent

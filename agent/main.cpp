@@ -1,4 +1,8 @@
 // aibox-agent: the control-plane daemon. See docs/agent.md.
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <iostream>
 
 #include "agent/agent.hpp"
@@ -15,5 +19,11 @@ int main(int argc, char** argv) {
   if (!settings) {
     return 0;  // --help or --version
   }
-  return aibox::agent::run(*settings);
+  int code = aibox::agent::run(*settings);
+  if (code == aibox::agent::kRestart) {
+    ::execv("/proc/self/exe", argv);
+    std::cerr << "aibox-agent: cannot start again: " << std::strerror(errno) << '\n';
+    return 1;
+  }
+  return code;
 }

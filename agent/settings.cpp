@@ -192,6 +192,11 @@ std::optional<Settings> loadSettings(int argc, const char* const* argv) {
   config::validate(vm, origins);
   s.tlsCertificate = s.paths.under(vm["tls.certificate"].as<std::string>());
   s.tlsKey = s.paths.under(vm["tls.key"].as<std::string>());
+  if (vm["tls.certificate"].defaulted() && vm["tls.key"].defaulted() &&
+      std::filesystem::exists(s.paths.deviceCertificate())) {
+    s.tlsCertificate = s.paths.deviceCertificate();
+    s.tlsKey = s.paths.deviceKey();
+  }
   s.webuiDir = vm.count("server.webui_dir") != 0
                    ? std::filesystem::path(vm["server.webui_dir"].as<std::string>())
                    : s.paths.webuiDir();

@@ -31,6 +31,8 @@ struct AgentInfo {
   std::optional<http::CertificateInfo> tls;  // the HTTPS certificate; none with TLS off
   std::chrono::system_clock::time_point startedAt;
   std::chrono::steady_clock::time_point startedSteady;
+  // Stops the agent as SIGTERM does and starts it again in the same process (exec).
+  std::function<void()> restart;
 };
 
 // What the handlers work with; owned by the agent, outliving the router.

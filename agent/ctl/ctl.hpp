@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "agent/ctl/agent_client.hpp"
 #include "common/json/json.hpp"
 
 namespace aibox::ctl {
@@ -24,25 +25,6 @@ struct Options {
   std::filesystem::path root;  // the box's root, for files the CLI reads itself
   std::filesystem::path socket;
   bool json = false;
-};
-
-struct HttpResult {
-  long status = 0;
-  std::string body;
-};
-
-// HTTP over the agent's unix socket with libcurl. On a transport failure returns nullopt and
-// fills `problem` with one line that says what to do.
-class AgentClient {
- public:
-  explicit AgentClient(std::filesystem::path socket) : socket_(std::move(socket)) {}
-  // With a `sink`, a successful response body is written there instead of into the result.
-  std::optional<HttpResult> request(const std::string& method, const std::string& path,
-                                    const std::string& body, std::string& problem,
-                                    std::ostream* sink = nullptr) const;
-
- private:
-  std::filesystem::path socket_;
 };
 
 // Prints an aligned two-column table.

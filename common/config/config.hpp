@@ -76,6 +76,10 @@ class Paths {
   std::filesystem::path stateDir() const { return under("/var/lib/aibox"); }
   std::filesystem::path database() const { return under("/var/lib/aibox/aibox.db"); }
   std::filesystem::path identityDir() const { return under("/var/lib/aibox/identity"); }
+  // The provisioned identity (aibox-provision): served over HTTPS instead of the self-signed
+  // https.crt once it exists, unless the TLS settings name other files.
+  std::filesystem::path deviceKey() const { return identityDir() / "device.key"; }
+  std::filesystem::path deviceCertificate() const { return identityDir() / "device.crt"; }
   std::filesystem::path modelsDir() const { return under("/var/lib/aibox/models"); }
   std::filesystem::path runDir() const { return under("/run/aibox"); }
   std::filesystem::path agentSocket() const { return under("/run/aibox/agent.sock"); }

@@ -26,12 +26,14 @@ std::optional<std::int64_t> parseTime(std::string_view text) {
     return seconds;
   }
   std::string copy(text);
-  std::tm utc{};
-  const char* rest = ::strptime(copy.c_str(), "%Y-%m-%dT%H:%M:%SZ", &utc);
-  if (rest == nullptr || *rest != '\0') {
-    return std::nullopt;
+  for (const char* format : {"%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%d"}) {
+    std::tm utc{};
+    const char* rest = ::strptime(copy.c_str(), format, &utc);
+    if (rest != nullptr && *rest == '\0') {
+      return static_cast<std::int64_t>(::timegm(&utc));
+    }
   }
-  return static_cast<std::int64_t>(::timegm(&utc));
+  return std::nullopt;
 }
 
 std::optional<std::int64_t> parseDuration(std::string_view text) {

@@ -122,6 +122,11 @@ std::optional<Settings> loadSettings(int argc, const char* const* argv) {
   config::validate(vm, origins);
   s.tlsCertificate = s.paths.under(vm["gateway.tls_certificate"].as<std::string>());
   s.tlsKey = s.paths.under(vm["gateway.tls_key"].as<std::string>());
+  if (vm["gateway.tls_certificate"].defaulted() && vm["gateway.tls_key"].defaulted() &&
+      std::filesystem::exists(s.paths.deviceCertificate())) {
+    s.tlsCertificate = s.paths.deviceCertificate();
+    s.tlsKey = s.paths.deviceKey();
+  }
   s.agentSocket = s.paths.agentSocket();
   s.metricsSocket = s.paths.runDir() / "gateway.sock";
   s.stateDir = s.paths.stateDir() / "gateway";
