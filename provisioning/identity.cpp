@@ -292,7 +292,7 @@ StepResult identityStep(Box& box, const Manifest& manifest) {
     auto chain = caSign(csrPem, manifest.caKey, manifest.caCertificate,
                         static_cast<int>(manifest.certificateDays), names);
     fs::writeFileAtomic(box.deviceCertificate(), chain, 0644);
-    done.push_back("certificate signed by the factory CA (" + *problem + " before)");
+    done.push_back("certificate signed by the factory CA (was: " + *problem + ")");
   }
   auto info = http::certificateInfo(box.deviceCertificate());
   r.details["certificate"] = boost::json::object{{"subject", info.subject},

@@ -146,7 +146,8 @@ void readSensors(const agent::hardware::Settings& settings, Inventory& out) {
 
 std::string gib(std::int64_t bytes) {
   std::ostringstream s;
-  s.precision(3);
+  s.setf(std::ios::fixed);
+  s.precision(1);
   s << static_cast<double>(bytes) / (1LL << 30) << " GiB";
   return s.str();
 }

@@ -102,7 +102,13 @@ class Fields {
       : text_(text), file_(file), problems_(problems) {}
 
   void fail(const std::string& path, const std::string& message) {
-    int line = lineOf(text_, path);
+    // A missing field: the line of the object it belongs in.
+    int line = 0;
+    for (std::string at = path; line == 0 && !at.empty();) {
+      line = lineOf(text_, at);
+      auto cut = at.find_last_of(".[");
+      at = cut == std::string::npos ? std::string() : at.substr(0, cut);
+    }
     problems_.push_back(file_ + ":" + (line > 0 ? std::to_string(line) + ":" : "") + " " + path +
                         ": " + message);
   }

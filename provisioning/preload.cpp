@@ -20,7 +20,8 @@ struct Found {
 };
 
 std::optional<Found> findRunning(Box& box, const Preload& p) {
-  for (const auto& m : box.call("GET", "/api/v1/models").as_object().at("models").as_array()) {
+  auto answer = box.call("GET", "/api/v1/models");
+  for (const auto& m : answer.as_object().at("models").as_array()) {
     const auto& o = m.as_object();
     if (o.at("name") == boost::json::value(p.name) && o.at("tag") == boost::json::value(p.tag)) {
       const auto* labels = o.if_contains("labels");
@@ -48,7 +49,8 @@ void importRunning(Box& box, const Preload& p, const std::optional<Found>& found
                    const Progress& progress) {
   std::string jobId;
   if (found && found->state == "importing") {  // an import the agent resumed
-    for (const auto& j : box.call("GET", "/api/v1/jobs").as_object().at("jobs").as_array()) {
+    auto jobs = box.call("GET", "/api/v1/jobs");
+    for (const auto& j : jobs.as_object().at("jobs").as_array()) {
       const auto& o = j.as_object();
       if (o.at("source") == boost::json::value(p.bundle.string()) &&
           (o.at("state") == boost::json::value("running") ||

@@ -229,9 +229,7 @@ void plan(const Manifest& manifest, const RunOptions& options, std::ostream& out
                   std::to_string(++n) + ". " + std::string(step) + (runs ? "" : " (skipped)") +
                       ": " + what);
   }
-  boost::json::array waivers;
   for (const auto& w : manifest.waivers) {
-    waivers.push_back({{"check", w.check}, {"reason", w.reason}, {"by", w.by}});
     reporter.line({{"event", "waiver"}, {"check", w.check}, {"reason", w.reason}, {"by", w.by}},
                   "   waiver: " + w.check + ": " + w.reason);
   }

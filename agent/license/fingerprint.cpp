@@ -198,6 +198,11 @@ boost::json::object fingerprintJson(const Fingerprint& fingerprint) {
 
 std::variant<std::vector<std::string>, std::string> fingerprintComponents(
     const boost::json::object& fingerprint) {
+  // A provisioning report (aibox-provision): its report's fingerprint.
+  if (const auto* report = fingerprint.if_contains("report"); report != nullptr &&
+                                                              report->is_object()) {
+    return fingerprintComponents(report->get_object());
+  }
   // The agent's answer, or its "fingerprint" field (GET /api/v1/license).
   const auto* inner = fingerprint.if_contains("fingerprint");
   const auto& o = inner != nullptr && inner->is_object() ? inner->get_object() : fingerprint;
