@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the aibox-agent, aibox-gateway and aibox-license-tool .debs (debhelper, from packaging/debian) into OUTDIR
+# Builds the aibox-agent, aibox-gateway, aibox-provision and aibox-license-tool .debs (debhelper, from packaging/debian) into OUTDIR
 # (default packaging/out/). Usage: scripts/build-deb.sh [OUTDIR]
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)

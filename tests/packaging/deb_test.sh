@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The aibox-agent and aibox-gateway .debs build, has no lintian errors or warnings, holds what a box needs, and its binaries
+# The aibox-agent, aibox-gateway, aibox-provision and aibox-license-tool .debs build, have no lintian errors or warnings, hold what they must, and their binaries
 # and systemd unit are sound. Usage: deb_test.sh OUTDIR
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -76,6 +76,19 @@ done
 if grep -q '^Requires=\|^BindsTo=' "$gateway_unit"; then echo "an agent restart would stop the gateway" >&2; exit 1; fi
 grep -qx RuntimeDirectoryPreserve=yes "$unit" || { echo "an agent stop would remove /run/aibox" >&2; exit 1; }
 dpkg-deb -I "$gateway" postinst | grep -qF -- "-m 0750 /var/lib/aibox/gateway"
+
+echo "== the factory station tool, in its own package"
+station=$(ls "$out"/aibox-provision_*.deb)
+lintian --fail-on error,warning "$station"
+station_contents=$(dpkg-deb -c "$station")
+for path in ./usr/sbin/aibox-provision ./usr/share/man/man8/aibox-provision.8; do
+  grep -Eq " $path(\.gz)?\$" <<<"$station_contents" || { echo "missing from the station's package: $path" >&2; exit 1; }
+done
+if grep -q 'aibox-provision' <<<"$contents"; then echo "the box's package holds aibox-provision" >&2; exit 1; fi
+dpkg-deb -f "$station" Depends | grep -q 'aibox-agent (= '
+dpkg-deb -x "$station" "$root/station"
+"$root/station/usr/sbin/aibox-provision" --version | grep -q '^aibox-provision '
+"$root/station/usr/sbin/aibox-provision" --help | grep -q 'reset --keep-identity'
 
 echo "== maintainer scripts"
 postinst=$(dpkg-deb -I "$deb" postinst)

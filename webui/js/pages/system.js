@@ -1,5 +1,6 @@
-// System: what this box is (version, build, uptime, serial), its TLS certificate, and the
-// signed-in user's own account.
+// System: what this box is (version, build, uptime, serial), its TLS certificate, how the
+// factory provisioned it (the last report and the device certificate), the factory reset for
+// admins, and the signed-in user's own account.
 import { get, post } from '../api.js';
 import { t } from '../i18n.js';
 import { h, label, definitionList, field, formErrorSlot, showFormError, busy, toast, emptyState } from '../ui.js';
@@ -25,6 +26,63 @@ function certificateFacts(tls) {
     tls.serial ? [t('system.certSerial'), h('span', { class: 'mono' }, tls.serial)] : null,
     tls.sha256_fingerprint ? [t('system.certFingerprint'), h('span', { class: 'mono small digest' }, tls.sha256_fingerprint)] : null,
   ]);
+}
+
+// The step outcomes of aibox-provision (PASSED, FAILED, SKIPPED, WAIVED) as status pills.
+const STEP_STATUS = { PASSED: 'ok', WAIVED: 'warning', FAILED: 'critical', SKIPPED: 'unknown' };
+
+function stepPill(status) {
+  return h('span', { class: ['pill', `st-${STEP_STATUS[status] || 'unknown'}`], 'data-status': status },
+    h('span', { class: 'dot', 'aria-hidden': 'true' }), label('provisioning', status));
+}
+
+function provisioningFacts(p) {
+  const r = p.report;
+  if (!r) return emptyState(t(p.state === 'unreadable' ? 'provisioning.unreadable' : 'provisioning.none'));
+  const steps = h('table', { class: 'table', 'data-role': 'provisioning-steps' },
+    h('thead', null, h('tr', null, h('th', null, t('provisioning.step')), h('th', null, t('provisioning.status')),
+      h('th', null, t('provisioning.seconds')), h('th', null, t('provisioning.message')))),
+    h('tbody', null, (r.steps || []).map((step) => h('tr', { 'data-step': step.step },
+      h('td', null, label('provisioning', step.step)), h('td', null, stepPill(step.status)),
+      h('td', { class: 'num' }, step.seconds === undefined ? fmt.dash() : fmt.number(step.seconds, 2)),
+      h('td', null, step.message || fmt.dash())))));
+  return [
+    definitionList([
+      [t('provisioning.state'), h('span', { 'data-field': 'provisioning-state' }, stepPill(r.status))],
+      [t('provisioning.sku'), r.sku || fmt.dash()],
+      [t('provisioning.station'), r.station || fmt.dash()],
+      [t('provisioning.finishedAt'), fmt.dateTime(r.finished_at)],
+      [t('provisioning.signed'), r.signed ? t('common.yes') : t('common.no')],
+      [t('provisioning.file'), h('span', { class: 'mono small' }, r.file)],
+    ]),
+    steps,
+  ];
+}
+
+// The factory reset: the admin types the box's serial (or "factory-reset" on a box without
+// one) and the agent resets itself and restarts.
+function resetForm(info) {
+  const expected = info.serial || 'factory-reset';
+  const confirm = h('input', { name: 'confirm', autocomplete: 'off', required: true, spellcheck: 'false' });
+  const submit = h('button', { type: 'submit', class: 'btn btn-danger', 'data-action': 'factory-reset' }, t('provisioning.reset'));
+  const form = h('form', { id: 'factory-reset', class: 'form-inline' },
+    h('p', null, t('provisioning.resetIntro')),
+    field(t('provisioning.resetConfirm', { text: expected }), confirm),
+    h('div', { class: 'form-actions' }, submit),
+    formErrorSlot());
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    showFormError(form, null);
+    await busy(submit, async () => {
+      try {
+        await post('/api/v1/system/factory-reset', { confirm: confirm.value });
+        form.replaceChildren(h('p', { 'data-role': 'reset-done' }, t('provisioning.resetDone')));
+      } catch (error) {
+        showFormError(form, error);
+      }
+    });
+  });
+  return form;
 }
 
 function passwordForm() {
@@ -66,6 +124,9 @@ export default {
     const frame = pageFrame(main, ctx, { title: t('nav.system'), intro: t('system.intro') });
     const boxBody = h('div');
     const tlsBody = h('div');
+    const provisioningBody = h('div', { 'data-role': 'provisioning' });
+    const deviceBody = h('div');
+    const resetBody = h('div');
     let info = null;
     let fetchedAt = 0;
     const uptime = h('span', { 'data-field': 'uptime' });
@@ -82,6 +143,10 @@ export default {
       h('div', { class: 'grid grid-2' },
         section(t('system.box'), {}, boxBody),
         section(t('system.tls'), {}, tlsBody)),
+      h('div', { class: 'grid grid-2' },
+        section(t('provisioning.title'), {}, provisioningBody),
+        section(t('provisioning.device'), {}, deviceBody)),
+      ctx.can('system:admin') ? section(t('provisioning.resetTitle'), {}, resetBody) : null,
       section(t('system.account'), {}, account,
         s.kind === 'session' ? [h('h3', { class: 'sub-title' }, t('system.changePassword')), passwordForm()] : null));
 
@@ -106,6 +171,11 @@ export default {
       ]));
       const tls = info.tls;
       tlsBody.replaceChildren(tls ? certificateFacts(tls) : emptyState(t('system.tlsUnknown')));
+      const p = info.provisioning || { state: 'not_provisioned' };
+      provisioningBody.replaceChildren(...[provisioningFacts(p)].flat());
+      const device = info.device_certificate;
+      deviceBody.replaceChildren(device && !device.error ? certificateFacts(device) : emptyState(device ? device.error : t('provisioning.noDevice')));
+      if (!resetBody.firstChild) resetBody.append(resetForm(info));
     }
 
     frame.run(refresh);
