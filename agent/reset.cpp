@@ -22,8 +22,9 @@ FactoryReset factoryReset(db::Database& db, const config::Paths& paths) {
   out.auditArchived = audit::archive(db, paths.stateDir() / "audit", "9999");
   db.transaction([&out](db::Database& d) {
     out.users = count(d, "SELECT COUNT(*) FROM users");
-    out.tokens = count(d, "SELECT (SELECT COUNT(*) FROM api_tokens) + "
-                          "(SELECT COUNT(*) FROM inference_keys)");
+    out.tokens = count(d,
+                       "SELECT (SELECT COUNT(*) FROM api_tokens) + "
+                       "(SELECT COUNT(*) FROM inference_keys)");
     out.instances = count(d, "SELECT COUNT(*) FROM runtime_instances");
     const char* imported = "json_extract(labels, '$.origin') IS NOT 'factory'";
     out.models = count(d, std::string("SELECT COUNT(*) FROM models WHERE ") + imported);
@@ -43,12 +44,11 @@ FactoryReset factoryReset(db::Database& db, const config::Paths& paths) {
   }
   std::error_code ec;
   std::filesystem::remove(paths.stateDir() / "initial-admin-password", ec);
-  log::warning("factory reset",
-               {{"audit_archived", std::to_string(out.auditArchived)},
-                {"users", std::to_string(out.users)},
-                {"tokens", std::to_string(out.tokens)},
-                {"instances", std::to_string(out.instances)},
-                {"models", std::to_string(out.models)}});
+  log::warning("factory reset", {{"audit_archived", std::to_string(out.auditArchived)},
+                                 {"users", std::to_string(out.users)},
+                                 {"tokens", std::to_string(out.tokens)},
+                                 {"instances", std::to_string(out.instances)},
+                                 {"models", std::to_string(out.models)}});
   return out;
 }
 

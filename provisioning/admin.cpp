@@ -36,25 +36,25 @@ void setAdmin(db::Database& db, const Manifest& m, int log2n) {
   std::string hash =
       m.adminPasswordHash ? *m.adminPasswordHash : security::hashPassword(*m.adminPassword, log2n);
   db.transaction([&m, &hash](db::Database& tx) {
-  // The agent's own first admin (random password, never used) gives way to the label's.
-  tx.prepare(
-        "DELETE FROM users WHERE name = 'admin' AND name <> ? AND must_change_password = 1 AND "
-        "last_login_at IS NULL")
-      .bind(1, m.adminName)
-      .step();
-  tx.prepare(
-        "INSERT INTO users(name, password_hash, role, must_change_password) VALUES (?, ?, "
-        "'admin', 1) ON CONFLICT(name) DO UPDATE SET password_hash = excluded.password_hash, "
-        "role = 'admin', disabled = 0, must_change_password = 1")
-      .bind(1, m.adminName)
-      .bind(2, hash)
-      .step();
+    // The agent's own first admin (random password, never used) gives way to the label's.
+    tx.prepare(
+          "DELETE FROM users WHERE name = 'admin' AND name <> ? AND must_change_password = 1 AND "
+          "last_login_at IS NULL")
+        .bind(1, m.adminName)
+        .step();
+    tx.prepare(
+          "INSERT INTO users(name, password_hash, role, must_change_password) VALUES (?, ?, "
+          "'admin', 1) ON CONFLICT(name) DO UPDATE SET password_hash = excluded.password_hash, "
+          "role = 'admin', disabled = 0, must_change_password = 1")
+        .bind(1, m.adminName)
+        .bind(2, hash)
+        .step();
   });
 }
 
 std::string networkFile(const Manifest::Interface& nic) {
-  std::string out = "# Written by aibox-provision at the factory.\n[Match]\nName=" + nic.name +
-                    "\n\n[Network]\n";
+  std::string out =
+      "# Written by aibox-provision at the factory.\n[Match]\nName=" + nic.name + "\n\n[Network]\n";
   if (nic.dhcp) {
     out += "DHCP=yes\n";
   } else {

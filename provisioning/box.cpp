@@ -42,8 +42,9 @@ boost::json::value Box::call(const std::string& method, const std::string& path,
   auto value = boost::json::parse(result->body, ec);
   if (result->status < 200 || result->status > 299) {
     const auto* error = value.is_object() ? value.as_object().if_contains("error") : nullptr;
-    const auto* message =
-        error != nullptr && error->is_object() ? error->as_object().if_contains("message") : nullptr;
+    const auto* message = error != nullptr && error->is_object()
+                              ? error->as_object().if_contains("message")
+                              : nullptr;
     throw std::runtime_error("the agent answered " + std::to_string(result->status) + " to " +
                              method + " " + path + ": " +
                              (message != nullptr && message->is_string()
@@ -157,7 +158,9 @@ std::optional<std::filesystem::path> findProgram(const std::string& name) {
   return std::nullopt;
 }
 
-std::string nowIso() { return time::isoTime(std::chrono::system_clock::now()); }
+std::string nowIso() {
+  return time::isoTime(std::chrono::system_clock::now());
+}
 
 std::string_view outcomeName(Outcome outcome) {
   switch (outcome) {

@@ -126,11 +126,10 @@ PkeyPtr readPrivateKey(const std::filesystem::path& file) {
 }
 
 std::optional<std::string> verifyChain(X509* cert, X509* ca) {
-  std::unique_ptr<X509_STORE, decltype(&X509_STORE_free)> store(X509_STORE_new(),
-                                                                 X509_STORE_free);
+  std::unique_ptr<X509_STORE, decltype(&X509_STORE_free)> store(X509_STORE_new(), X509_STORE_free);
   X509_STORE_add_cert(store.get(), ca);
   std::unique_ptr<X509_STORE_CTX, decltype(&X509_STORE_CTX_free)> ctx(X509_STORE_CTX_new(),
-                                                                       X509_STORE_CTX_free);
+                                                                      X509_STORE_CTX_free);
   X509_STORE_CTX_init(ctx.get(), store.get(), cert, nullptr);
   if (X509_verify_cert(ctx.get()) == 1) {
     return std::nullopt;
@@ -270,8 +269,8 @@ StepResult identityStep(Box& box, const Manifest& manifest) {
   if (auto problem = certificateProblem(box, manifest, key.get())) {
     std::unique_ptr<X509_REQ, decltype(&X509_REQ_free)> csr(X509_REQ_new(), X509_REQ_free);
     X509_NAME* name = X509_REQ_get_subject_name(csr.get());
-    for (auto [field, value] : {std::pair{"O", std::string("aibox")}, {"serialNumber", serial},
-                                {"CN", serial}}) {
+    for (auto [field, value] :
+         {std::pair{"O", std::string("aibox")}, {"serialNumber", serial}, {"CN", serial}}) {
       check(X509_NAME_add_entry_by_txt(name, field, MBSTRING_UTF8,
                                        reinterpret_cast<const unsigned char*>(value.c_str()), -1,
                                        -1, 0),

@@ -22,7 +22,9 @@ std::string trimmed(std::string text) {
   return text.substr(first, text.find_last_not_of(" \t\r\n") - first + 1);
 }
 
-std::string fileText(const stdfs::path& file) { return trimmed(readText(file).value_or("")); }
+std::string fileText(const stdfs::path& file) {
+  return trimmed(readText(file).value_or(""));
+}
 
 void readCpu(const config::Paths& paths, Inventory& out) {
   auto text = readText(paths.under("/proc/cpuinfo"));
@@ -47,8 +49,8 @@ void readCpu(const config::Paths& paths, Inventory& out) {
       packages.insert(value);
     }
   }
-  out.cpuPackages = packages.empty() && out.cpuThreads > 0 ? 1
-                                                           : static_cast<std::int64_t>(packages.size());
+  out.cpuPackages =
+      packages.empty() && out.cpuThreads > 0 ? 1 : static_cast<std::int64_t>(packages.size());
 }
 
 void readMemory(const config::Paths& paths, Inventory& out) {
@@ -104,8 +106,8 @@ void readNics(const stdfs::path& sysfs, Inventory& out) {
     } catch (const std::exception&) {
       nic.speedMbps = 0;  // link down: the kernel answers -1 or refuses the read
     }
-    nic.model = fileText(entry.path() / "device/vendor") + ":" +
-                fileText(entry.path() / "device/device");
+    nic.model =
+        fileText(entry.path() / "device/vendor") + ":" + fileText(entry.path() / "device/device");
     out.nics.push_back(std::move(nic));
   }
   std::sort(out.nics.begin(), out.nics.end(),
@@ -158,9 +160,9 @@ void compareCounts(StepResult& r, const std::string& check, const std::string& w
     return;
   }
   bool ok = found == *expected;
-  r.findings.push_back({check, ok,
-                        what + ": " + std::to_string(found) + " found, the SKU has " +
-                            std::to_string(*expected)});
+  r.findings.push_back(
+      {check, ok,
+       what + ": " + std::to_string(found) + " found, the SKU has " + std::to_string(*expected)});
 }
 
 // Parts matching each rule of the SKU, taken in order so that one part counts for one rule.
@@ -178,7 +180,8 @@ void compareParts(StepResult& r, const std::string& check, const std::string& wh
     wanted += static_cast<std::size_t>(rule.count);
     std::int64_t matched = 0;
     for (std::size_t i = 0; i < items.size() && matched < rule.count; ++i) {
-      if (!used[i] && model(items[i]).find(rule.model) != std::string::npos && fits(rule, items[i])) {
+      if (!used[i] && model(items[i]).find(rule.model) != std::string::npos &&
+          fits(rule, items[i])) {
         used[i] = true;
         ++matched;
       }
@@ -242,9 +245,7 @@ StepResult inventoryStep(Box& box, const Manifest& manifest) {
   compareParts<Inventory::Part>(
       r, "inventory.disks", "disks", sku.disks, inv.disks,
       [](const Inventory::Part& d) { return d.model.empty() ? d.name : d.model; },
-      [](const CountRule& rule, const Inventory::Part& d) {
-        return d.bytes >= rule.minGib << 30;
-      });
+      [](const CountRule& rule, const Inventory::Part& d) { return d.bytes >= rule.minGib << 30; });
   if (sku.nics) {
     std::int64_t fast = std::count_if(inv.nics.begin(), inv.nics.end(), [&sku](const auto& n) {
       return n.speedMbps >= sku.nics->minSpeedMbps;
@@ -262,11 +263,11 @@ StepResult inventoryStep(Box& box, const Manifest& manifest) {
     r.details["problems"].emplace_array().emplace_back(problem);
   }
   conclude(r, manifest);
-  std::size_t differences = std::count_if(r.findings.begin(), r.findings.end(),
-                                          [](const Finding& f) { return !f.ok; });
-  r.message = differences == 0 ? "the box matches SKU " + sku.name
-                               : std::to_string(differences) + " difference(s) from SKU " +
-                                     sku.name;
+  std::size_t differences =
+      std::count_if(r.findings.begin(), r.findings.end(), [](const Finding& f) { return !f.ok; });
+  r.message = differences == 0
+                  ? "the box matches SKU " + sku.name
+                  : std::to_string(differences) + " difference(s) from SKU " + sku.name;
   if (inv.simulated) {
     r.message += " (simulated hardware)";
   }

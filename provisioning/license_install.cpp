@@ -27,13 +27,15 @@ StepResult licenseStep(Box& box, const Manifest& manifest) {
     r.message = "the license is looked up by serial, and the box has none yet: run identity";
     return r;
   }
-  auto file = manifest.licenseFile ? *manifest.licenseFile : *manifest.licenseDir / (serial + ".lic");
+  auto file =
+      manifest.licenseFile ? *manifest.licenseFile : *manifest.licenseDir / (serial + ".lic");
   r.details["file"] = file.string();
   auto text = readText(file);
   if (!text) {
     r.outcome = Outcome::failed;
-    r.message = "cannot read the license " + file.string() +
-                (manifest.licenseDir ? " (has the vendor issued it for serial " + serial + "?)" : "");
+    r.message =
+        "cannot read the license " + file.string() +
+        (manifest.licenseDir ? " (has the vendor issued it for serial " + serial + "?)" : "");
     return r;
   }
   auto parsed = lic::parseFile(*text);
@@ -54,8 +56,8 @@ StepResult licenseStep(Box& box, const Manifest& manifest) {
   r.details["components"] = signedLicense.license.components.size();
   if (static_cast<std::int64_t>(matched) < signedLicense.license.minMatch) {
     r.outcome = Outcome::failed;
-    r.message = "license " + signedLicense.license.id + " is for another machine: " +
-                std::to_string(matched) + " of its " +
+    r.message = "license " + signedLicense.license.id +
+                " is for another machine: " + std::to_string(matched) + " of its " +
                 std::to_string(signedLicense.license.components.size()) +
                 " components are on this box and it needs " +
                 std::to_string(signedLicense.license.minMatch) +

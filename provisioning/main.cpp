@@ -157,8 +157,8 @@ int report(const std::vector<std::string>& args) {
     return prov::kOk;
   }
   auto ca = one(*o, "--ca");
-  if (auto problem = prov::verifyReport(
-          text, ca ? std::optional<std::filesystem::path>(*ca) : std::nullopt)) {
+  if (auto problem =
+          prov::verifyReport(text, ca ? std::optional<std::filesystem::path>(*ca) : std::nullopt)) {
     std::cerr << "aibox-provision: " << file.string() << ": " << *problem << "\n";
     return prov::kStepFailed;
   }
@@ -243,8 +243,9 @@ int main(int argc, char** argv) {
         return prov::kBadManifest;
       }
       if (!o->contains("--keep-identity")) {
-        return usage("reset needs --keep-identity: a factory reset always keeps the identity "
-                     "and the license");
+        return usage(
+            "reset needs --keep-identity: a factory reset always keeps the identity "
+            "and the license");
       }
       return prov::reset(std::filesystem::absolute(one(*o, "--root").value_or("/")),
                          o->contains("--json") || ::isatty(STDOUT_FILENO) == 0, std::cout);
@@ -259,7 +260,9 @@ int main(int argc, char** argv) {
         std::cerr << "aibox-provision: the password must be at least 12 characters\n";
         return prov::kBadManifest;
       }
-      std::cout << aibox::agent::security::hashPassword(password, aibox::agent::security::Policy{}.scryptLog2N) << "\n";
+      std::cout << aibox::agent::security::hashPassword(
+                       password, aibox::agent::security::Policy{}.scryptLog2N)
+                << "\n";
       return prov::kOk;
     }
   } catch (const std::exception& e) {

@@ -81,8 +81,8 @@ class Locator {
     } else if (c == '"') {
       string();
     } else {
-      while (pos_ < text_.size() && std::string_view(",]} \t\r\n").find(text_[pos_]) ==
-                                        std::string_view::npos) {
+      while (pos_ < text_.size() &&
+             std::string_view(",]} \t\r\n").find(text_[pos_]) == std::string_view::npos) {
         ++pos_;
       }
     }
@@ -323,9 +323,9 @@ void readSelfTests(Fields& f, const boost::json::object& root, SelfTests& t) {
 }
 
 constexpr std::string_view kChecks[] = {
-    "inventory.cpu",        "inventory.memory",    "inventory.gpus",     "inventory.disks",
-    "inventory.nics",       "inventory.psus",      "inventory.fans",     "inventory.ups",
-    "self_tests.iops",      "self_tests.time_sync", "self_tests.ups",    "self_tests.sensors",
+    "inventory.cpu",         "inventory.memory",     "inventory.gpus", "inventory.disks",
+    "inventory.nics",        "inventory.psus",       "inventory.fans", "inventory.ups",
+    "self_tests.iops",       "self_tests.time_sync", "self_tests.ups", "self_tests.sensors",
     "self_tests.gpu_health", "self_tests.burn_in"};
 
 void readWaivers(Fields& f, const boost::json::object& root, std::vector<Waiver>& out) {
@@ -370,8 +370,9 @@ void readModels(Fields& f, const boost::json::object& root, std::vector<Preload>
     p.name = f.text(o, at, "name", true).value_or("");
     p.tag = f.text(o, at, "tag").value_or(p.tag);
     if (!p.bundle.empty() && p.bundle.extension() != ".tar") {
-      f.fail(at + ".bundle", "must be a model bundle (.tar, as GET /api/v1/models/{id}/bundle "
-                             "or 'aiboxctl models export' writes it)");
+      f.fail(at + ".bundle",
+             "must be a model bundle (.tar, as GET /api/v1/models/{id}/bundle "
+             "or 'aiboxctl models export' writes it)");
     }
     if (!p.sha256.empty() && !agent::models::isDigest(p.sha256)) {
       f.fail(at + ".sha256", "must be 64 lower-case hex digits (sha256sum of the bundle)");
@@ -393,8 +394,9 @@ void readSettings(Fields& f, const boost::json::object& root, Manifest& m) {
     m.adminPassword = f.text(*admin, "admin", "one_time_password");
     m.adminPasswordHash = f.text(*admin, "admin", "password_hash");
     if (m.adminPassword.has_value() == m.adminPasswordHash.has_value()) {
-      f.fail("admin", "give one of 'one_time_password' (printed on the box label) or "
-                      "'password_hash' (as 'aibox-provision hash-password' prints it)");
+      f.fail("admin",
+             "give one of 'one_time_password' (printed on the box label) or "
+             "'password_hash' (as 'aibox-provision hash-password' prints it)");
     } else if (m.adminPassword && m.adminPassword->size() < 12) {
       f.fail("admin.one_time_password", "must be at least 12 characters");
     } else if (m.adminPasswordHash && !m.adminPasswordHash->starts_with("scrypt$")) {
@@ -434,7 +436,9 @@ void readSettings(Fields& f, const boost::json::object& root, Manifest& m) {
 
 }  // namespace
 
-int lineOf(std::string_view text, std::string_view path) { return Locator(text, path).find(); }
+int lineOf(std::string_view text, std::string_view path) {
+  return Locator(text, path).find();
+}
 
 std::variant<Manifest, std::vector<std::string>> parseManifest(std::string_view text,
                                                                const std::string& file) {
@@ -466,8 +470,8 @@ std::variant<Manifest, std::vector<std::string>> parseManifest(std::string_view 
           {"version", "sku", "self_tests", "waivers", "serial", "factory_ca", "license", "models",
            "admin", "network", "ntp"});
   if (auto version = f.integer(root, "", "version", 1, true); version && *version != 1) {
-    f.fail("version", "this aibox-provision reads manifest version 1, not " +
-                          std::to_string(*version));
+    f.fail("version",
+           "this aibox-provision reads manifest version 1, not " + std::to_string(*version));
   }
   readSku(f, root, m.sku);
   readSelfTests(f, root, m.selfTests);

@@ -25,8 +25,8 @@ std::optional<Found> findRunning(Box& box, const Preload& p) {
     const auto& o = m.as_object();
     if (o.at("name") == boost::json::value(p.name) && o.at("tag") == boost::json::value(p.tag)) {
       const auto* labels = o.if_contains("labels");
-      const auto* bundle = labels != nullptr ? labels->as_object().if_contains("factory_bundle")
-                                             : nullptr;
+      const auto* bundle =
+          labels != nullptr ? labels->as_object().if_contains("factory_bundle") : nullptr;
       return Found{std::string(o.at("state").as_string()),
                    bundle != nullptr ? std::string(bundle->as_string()) : std::string()};
     }
@@ -123,8 +123,8 @@ void importLocal(Box& box, const Preload& p, const Progress& progress) {
       return;
     }
     if (!job || job->state == "failed" || job->state == "cancelled") {
-      throw std::runtime_error("the import of " + p.bundle.string() + " failed: " +
-                               (job ? job->error : std::string("the job is gone")));
+      throw std::runtime_error("the import of " + p.bundle.string() +
+                               " failed: " + (job ? job->error : std::string("the job is gone")));
     }
     if (job->bytesTotal > 0) {
       progress(static_cast<double>(job->bytesDone) / static_cast<double>(job->bytesTotal),
@@ -159,8 +159,9 @@ StepResult modelsStep(Box& box, const Manifest& manifest, const Progress& progre
         continue;
       }
       if (!std::filesystem::is_regular_file(p.bundle)) {
-        r.findings.push_back({"models", false, id + ": the bundle " + p.bundle.string() +
-                                                   " does not exist (is the bundle share mounted?)"});
+        r.findings.push_back({"models", false,
+                              id + ": the bundle " + p.bundle.string() +
+                                  " does not exist (is the bundle share mounted?)"});
         continue;
       }
       std::atomic<std::uint64_t> hashed{0};
@@ -194,11 +195,10 @@ StepResult modelsStep(Box& box, const Manifest& manifest, const Progress& progre
   }
   conclude(r, manifest);
   r.alreadyDone = imported == 0 && r.outcome == Outcome::passed;
-  r.message = r.alreadyDone ? "already done: " + std::to_string(manifest.models.size()) +
-                                  " model(s) present"
-              : r.outcome == Outcome::passed
-                  ? std::to_string(imported) + " model(s) imported"
-                  : "a model could not be preloaded";
+  r.message = r.alreadyDone
+                  ? "already done: " + std::to_string(manifest.models.size()) + " model(s) present"
+              : r.outcome == Outcome::passed ? std::to_string(imported) + " model(s) imported"
+                                             : "a model could not be preloaded";
   return r;
 }
 

@@ -20,7 +20,7 @@ namespace aibox::provisioning {
 
 // --- the manifest ---------------------------------------------------------------------------
 
-struct CountRule {  // a part of the SKU: how many, and what each must be
+struct CountRule {    // a part of the SKU: how many, and what each must be
   std::string model;  // a substring of the part's model name; empty: any
   std::int64_t count = 0;
   std::int64_t minGib = 0;        // disks
@@ -29,7 +29,7 @@ struct CountRule {  // a part of the SKU: how many, and what each must be
 
 struct Sku {
   std::string name;
-  std::optional<CountRule> cpu;  // model and packages (sockets)
+  std::optional<CountRule> cpu;           // model and packages (sockets)
   std::optional<std::int64_t> memoryGib;  // at least, as the kernel counts it
   std::vector<CountRule> gpus;
   std::vector<CountRule> disks;
@@ -40,7 +40,7 @@ struct Sku {
 };
 
 struct SelfTests {
-  std::optional<std::int64_t> iopsMin;      // 4 KiB random reads a second
+  std::optional<std::int64_t> iopsMin;  // 4 KiB random reads a second
   std::filesystem::path iopsPath = "/var/lib/aibox";
   double iopsSeconds = 3;
   std::optional<std::int64_t> timeOffsetMaxUs;
@@ -66,7 +66,7 @@ struct Preload {
 };
 
 struct Manifest {
-  std::string file;  // where it was read from, for messages
+  std::string file;    // where it was read from, for messages
   std::string digest;  // SHA-256 of its bytes: a re-run with another manifest redoes the tests
   Sku sku;
   SelfTests selfTests;

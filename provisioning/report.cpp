@@ -68,7 +68,9 @@ boost::json::object stepJson(const StepResult& s) {
 
 }  // namespace
 
-boost::json::object stepResultJson(const StepResult& s) { return stepJson(s); }
+boost::json::object stepResultJson(const StepResult& s) {
+  return stepJson(s);
+}
 
 std::filesystem::path reportFile(const std::filesystem::path& root) {
   return config::Paths(root).stateDir() / "provisioning" / "report.json";
@@ -133,12 +135,11 @@ std::optional<std::string> verifyReport(std::string_view text,
   std::string body = json::serialize(*report);
   std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
   EVP_PKEY* key = X509_get0_pubkey(cert.get());
-  bool good =
-      key != nullptr &&
-      EVP_DigestVerifyInit(ctx.get(), nullptr, EVP_sha256(), nullptr, key) == 1 &&
-      EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(bytes->data()),
-                       bytes->size(), reinterpret_cast<const unsigned char*>(body.data()),
-                       body.size()) == 1;
+  bool good = key != nullptr &&
+              EVP_DigestVerifyInit(ctx.get(), nullptr, EVP_sha256(), nullptr, key) == 1 &&
+              EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(bytes->data()),
+                               bytes->size(), reinterpret_cast<const unsigned char*>(body.data()),
+                               body.size()) == 1;
   ERR_clear_error();
   if (!good) {
     return "the signature does not match: the report was changed after it was signed";
@@ -195,8 +196,8 @@ StepResult reportStep(Box& box, const Manifest& manifest, const std::vector<Step
                           : boost::json::value(nullptr)},
       {"versions", {{"aibox-provision", build::kVersion}, {"build_id", build::kBuildId}}}};
   std::string text;
-  bool signedReport = std::filesystem::exists(box.deviceKey()) &&
-                      std::filesystem::exists(box.deviceCertificate());
+  bool signedReport =
+      std::filesystem::exists(box.deviceKey()) && std::filesystem::exists(box.deviceCertificate());
   text = signedReport ? signReport(report, box.deviceKey(), box.deviceCertificate())
                       : json::serialize(boost::json::object{{"report", report}}) + "\n";
   fs::makeDirectories(box.dir / "reports", 0750);
@@ -209,8 +210,8 @@ StepResult reportStep(Box& box, const Manifest& manifest, const std::vector<Step
   r.details["signed"] = signedReport;
   if (!signedReport) {
     r.outcome = Outcome::failed;
-    r.message = "report written unsigned (no device identity): " +
-                reportFile(box.paths.root()).string();
+    r.message =
+        "report written unsigned (no device identity): " + reportFile(box.paths.root()).string();
   } else {
     r.message = "signed report written: " + reportFile(box.paths.root()).string();
   }

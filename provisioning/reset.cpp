@@ -1,11 +1,12 @@
 // `aibox-provision reset --keep-identity`: the factory reset, through the running agent (which
 // restarts itself), or on the database with the agent's own code when it is stopped.
+#include "agent/reset.hpp"
+
 #include <signal.h>
 
 #include <boost/json/serialize.hpp>
 #include <thread>
 
-#include "agent/reset.hpp"
 #include "agent/runtimes/runtimes.hpp"
 #include "common/json/json.hpp"
 #include "provisioning/steps.hpp"
@@ -60,8 +61,7 @@ int reset(const std::filesystem::path& root, bool jsonOutput, std::ostream& out)
       o["event"] = "reset";
       o["through"] = "agent";
       reporter.line(o, "factory reset done by the agent, which restarts now: " +
-                           json::serialize(answer) +
-                           "\nthe new one-time admin password is in " +
+                           json::serialize(answer) + "\nthe new one-time admin password is in " +
                            std::string(answer.as_object().at("admin_password_file").as_string()));
       return kOk;
     }
@@ -78,8 +78,8 @@ int reset(const std::filesystem::path& root, bool jsonOutput, std::ostream& out)
                    {"models_removed", done.models},
                    {"config_restored", done.configRestored},
                    {"admin_password_file", passwordFile}},
-                  "factory reset done (agent stopped): " + std::to_string(done.users) +
-                      " users, " + std::to_string(done.tokens) + " keys and tokens, " +
+                  "factory reset done (agent stopped): " + std::to_string(done.users) + " users, " +
+                      std::to_string(done.tokens) + " keys and tokens, " +
                       std::to_string(done.instances) + " instances and " +
                       std::to_string(done.models) + " imported models removed, " +
                       std::to_string(done.auditArchived) +

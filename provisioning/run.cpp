@@ -1,11 +1,11 @@
 // The run: the lock, the steps in order, their JSON lines (or a view for people), and the
 // exit code.
+#include <fcntl.h>
 #include <sys/file.h>
 #include <unistd.h>
 
 #include <boost/json/array.hpp>
 #include <cmath>
-#include <fcntl.h>
 
 #include "common/config/config.hpp"
 #include "common/fs/fs.hpp"
@@ -75,8 +75,8 @@ const char* describe(std::string_view step) {
 
 void Reporter::start(std::string_view step) {
   if (json_) {
-    out_ << json::serialize(boost::json::object{{"event", "start"}, {"step", step},
-                                                {"time", nowIso()}})
+    out_ << json::serialize(
+                boost::json::object{{"event", "start"}, {"step", step}, {"time", nowIso()}})
          << std::endl;
   } else {
     out_ << "==> " << step << ": " << describe(step) << std::endl;
@@ -104,8 +104,11 @@ void Reporter::end(const StepResult& result) {
     return;
   }
   for (const auto& f : result.findings) {
-    out_ << "    " << (f.ok ? "ok      " : f.waivedBy ? "WAIVED  " : "FAILED  ") << f.message
-         << (f.waivedBy ? " (waiver: " + *f.waivedBy + ")" : "") << "\n";
+    out_ << "    "
+         << (f.ok         ? "ok      "
+             : f.waivedBy ? "WAIVED  "
+                          : "FAILED  ")
+         << f.message << (f.waivedBy ? " (waiver: " + *f.waivedBy + ")" : "") << "\n";
   }
   out_ << "    " << outcomeName(result.outcome) << " in " << seconds(result.seconds) << ": "
        << result.message << std::endl;
@@ -225,9 +228,9 @@ void plan(const Manifest& manifest, const RunOptions& options, std::ostream& out
     } else if (step == "license" && !manifest.licenseFile && !manifest.licenseDir) {
       what = "no license in the manifest: skipped";
     }
-    reporter.line({{"event", "plan"}, {"step", step}, {"runs", runs}, {"what", what}},
-                  std::to_string(++n) + ". " + std::string(step) + (runs ? "" : " (skipped)") +
-                      ": " + what);
+    reporter.line(
+        {{"event", "plan"}, {"step", step}, {"runs", runs}, {"what", what}},
+        std::to_string(++n) + ". " + std::string(step) + (runs ? "" : " (skipped)") + ": " + what);
   }
   for (const auto& w : manifest.waivers) {
     reporter.line({{"event", "waiver"}, {"check", w.check}, {"reason", w.reason}, {"by", w.by}},

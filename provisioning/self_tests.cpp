@@ -105,17 +105,15 @@ Finding fioIops(const stdfs::path& fio, const stdfs::path& dir, double seconds,
                 std::int64_t floor) {
   fs::makeDirectories(dir, 0750);
   auto file = dir / ".aibox-provision-fio";
-  auto result = runCommand({fio.string(), "--name=aibox-provision", "--filename=" + file.string(),
-                            "--rw=randread", "--bs=4k", "--direct=1", "--ioengine=libaio",
-                            "--iodepth=32", "--numjobs=1", "--size=256M", "--time_based",
-                            "--runtime=" + fixed(std::max(1.0, seconds), 0),
-                            "--output-format=json"});
+  auto result = runCommand(
+      {fio.string(), "--name=aibox-provision", "--filename=" + file.string(), "--rw=randread",
+       "--bs=4k", "--direct=1", "--ioengine=libaio", "--iodepth=32", "--numjobs=1", "--size=256M",
+       "--time_based", "--runtime=" + fixed(std::max(1.0, seconds), 0), "--output-format=json"});
   std::error_code ec;
   stdfs::remove(file, ec);
   boost::system::error_code jec;
-  auto json = boost::json::parse(result.output.substr(std::min(result.output.find('{'),
-                                                               result.output.size())),
-                                 jec);
+  auto json = boost::json::parse(
+      result.output.substr(std::min(result.output.find('{'), result.output.size())), jec);
   const boost::json::value* iops = nullptr;
   if (!jec && json.is_object()) {
     const auto* jobs = json.as_object().if_contains("jobs");
@@ -205,11 +203,11 @@ std::vector<Finding> sensors(const Inventory& inv) {
     if (r.status == hwmon::Status::ok || r.status == hwmon::Status::unavailable) {
       continue;
     }
-    out.push_back({"self_tests.sensors", false,
-                   r.id + " (" + r.label + "): " + std::string(hwmon::statusName(r.status)) +
-                       (r.value ? " at " + fixed(*r.value, 1) + " " +
-                                      std::string(hwmon::unitName(r.kind))
-                                : std::string())});
+    out.push_back(
+        {"self_tests.sensors", false,
+         r.id + " (" + r.label + "): " + std::string(hwmon::statusName(r.status)) +
+             (r.value ? " at " + fixed(*r.value, 1) + " " + std::string(hwmon::unitName(r.kind))
+                      : std::string())});
   }
   if (out.empty()) {
     out.push_back({"self_tests.sensors", true,
@@ -245,8 +243,8 @@ std::vector<Finding> gpuHealth(const Inventory& inv) {
       list += (list.empty() ? "" : "; ") + p;
     }
     out.push_back({"self_tests.gpu_health", problems.empty(),
-                   "GPU " + std::to_string(g.index) + " (" + g.name + "): " +
-                       (problems.empty() ? "healthy" : list)});
+                   "GPU " + std::to_string(g.index) + " (" + g.name +
+                       "): " + (problems.empty() ? "healthy" : list)});
   }
   if (out.empty()) {
     out.push_back({"self_tests.gpu_health", true, "no GPUs to check"});
@@ -265,10 +263,9 @@ Finding burnIn(const Box& box, const SelfTests& t) {
     return {"self_tests.burn_in", false,
             "burn-in: aibox-runtime is not installed (package aibox-runtime)"};
   }
-  auto result =
-      runCommand({engine->string(), "generate", "--model", t.burnInModel->string(), "--prompt",
-                  "The factory burn-in of this box", "--max-tokens",
-                  std::to_string(t.burnInTokens), "--temperature", "0"});
+  auto result = runCommand({engine->string(), "generate", "--model", t.burnInModel->string(),
+                            "--prompt", "The factory burn-in of this box", "--max-tokens",
+                            std::to_string(t.burnInTokens), "--temperature", "0"});
   // "generation: 32 tokens, 2021.1 tokens/s"
   auto at = result.output.find("generation: ");
   std::string tokens;
@@ -290,12 +287,11 @@ Finding burnIn(const Box& box, const SelfTests& t) {
   }
   double floor = t.burnInMinTokensPerSecond.value_or(0);
   return {"self_tests.burn_in", speed >= floor,
-          "burn-in: " + tokens + " tokens at " + fixed(speed, 1) +
-              " tokens/s on the CPU (floor " + fixed(floor, 1) + ")"};
+          "burn-in: " + tokens + " tokens at " + fixed(speed, 1) + " tokens/s on the CPU (floor " +
+              fixed(floor, 1) + ")"};
 }
 
-boost::json::object findingsRecord(const StepResult& r, const Manifest& manifest,
-                                   const Box& box) {
+boost::json::object findingsRecord(const StepResult& r, const Manifest& manifest, const Box& box) {
   boost::json::array findings;
   for (const auto& f : r.findings) {
     findings.push_back({{"check", f.check}, {"ok", f.ok}, {"message", f.message}});
@@ -365,8 +361,8 @@ StepResult selfTestsStep(Box& box, const Manifest& manifest, const Progress& pro
       std::count_if(r.findings.begin(), r.findings.end(), [](const Finding& f) { return !f.ok; });
   r.message = r.findings.empty() ? "no self-tests in the manifest"
               : failed == 0      ? std::to_string(r.findings.size()) + " checks passed"
-                                 : std::to_string(failed) + " of " +
-                                  std::to_string(r.findings.size()) + " checks failed";
+                            : std::to_string(failed) + " of " + std::to_string(r.findings.size()) +
+                                  " checks failed";
   fs::makeDirectories(box.dir, 0750);
   fs::writeFileAtomic(record, json::serialize(findingsRecord(r, manifest, box)) + "\n", 0640);
   return r;

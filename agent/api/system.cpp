@@ -4,7 +4,6 @@
 #include <array>
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
-
 #include <boost/json/parse.hpp>
 #include <fstream>
 
@@ -160,17 +159,16 @@ void handleFactoryReset(const std::shared_ptr<const http::Call>& call, const htt
   services.database.post([reply, &services](db::Database& db) {
     try {
       auto done = factoryReset(db, services.info.paths);
-      reply(http::json(
-          http::Status::accepted,
-          {{"audit_archived", done.auditArchived},
-           {"users_removed", done.users},
-           {"tokens_removed", done.tokens},
-           {"instances_removed", done.instances},
-           {"models_removed", done.models},
-           {"config_restored", done.configRestored},
-           {"restarting", true},
-           {"admin_password_file",
-            (services.info.paths.stateDir() / "initial-admin-password").string()}}));
+      reply(http::json(http::Status::accepted,
+                       {{"audit_archived", done.auditArchived},
+                        {"users_removed", done.users},
+                        {"tokens_removed", done.tokens},
+                        {"instances_removed", done.instances},
+                        {"models_removed", done.models},
+                        {"config_restored", done.configRestored},
+                        {"restarting", true},
+                        {"admin_password_file",
+                         (services.info.paths.stateDir() / "initial-admin-password").string()}}));
       boost::asio::post(services.io, [&services] { services.info.restart(); });
     } catch (const db::Error& e) {
       databaseFailed(reply, e);

@@ -1,10 +1,10 @@
+#include "agent/ctl/agent_client.hpp"
+
 #include <curl/curl.h>
 #include <unistd.h>
 
 #include <memory>
 #include <ostream>
-
-#include "agent/ctl/agent_client.hpp"
 
 namespace aibox::ctl {
 namespace {

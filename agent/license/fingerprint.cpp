@@ -199,8 +199,8 @@ boost::json::object fingerprintJson(const Fingerprint& fingerprint) {
 std::variant<std::vector<std::string>, std::string> fingerprintComponents(
     const boost::json::object& fingerprint) {
   // A provisioning report (aibox-provision): its report's fingerprint.
-  if (const auto* report = fingerprint.if_contains("report"); report != nullptr &&
-                                                              report->is_object()) {
+  if (const auto* report = fingerprint.if_contains("report");
+      report != nullptr && report->is_object()) {
     return fingerprintComponents(report->get_object());
   }
   // The agent's answer, or its "fingerprint" field (GET /api/v1/license).

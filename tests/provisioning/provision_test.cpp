@@ -10,9 +10,9 @@
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
-#include <thread>
 #include <cstdlib>
 #include <fstream>
+#include <thread>
 
 #include "agent/license/license.hpp"
 #include "tests/agent/license/fake_box.hpp"
@@ -45,8 +45,8 @@ class Provision : public ::testing::Test {
  protected:
   void SetUp() override {
     // The burn-in finds aibox-runtime on $PATH, as on a box.
-    static const std::string path = stdfs::path(AIBOX_RUNTIME_BIN).parent_path().string() + ":" +
-                                    std::getenv("PATH");
+    static const std::string path =
+        stdfs::path(AIBOX_RUNTIME_BIN).parent_path().string() + ":" + std::getenv("PATH");
     ::setenv("PATH", path.c_str(), 1);
     root = dir.path() / "root";
     station = dir.path() / "station";
@@ -127,9 +127,14 @@ class Provision : public ::testing::Test {
 
   CommandResult provision(const std::string& manifestText, std::vector<std::string> extra = {}) {
     writeFile(station / "manifest.json", manifestText);
-    std::vector<std::string> argv{AIBOX_PROVISION_BIN, "run", "--manifest",
-                                  (station / "manifest.json").string(), "--root", root.string(),
-                                  "--station", "line-3"};
+    std::vector<std::string> argv{AIBOX_PROVISION_BIN,
+                                  "run",
+                                  "--manifest",
+                                  (station / "manifest.json").string(),
+                                  "--root",
+                                  root.string(),
+                                  "--station",
+                                  "line-3"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     return run(argv);
   }
@@ -179,8 +184,8 @@ TEST_F(Provision, AMatchingBoxPassesEveryStepAndARunAfterItIsAlreadyDone) {
   auto verify = run({"openssl", "verify", "-CAfile", (station / "ca.crt").string(),
                      (identity / "device.crt").string()});
   EXPECT_EQ(verify.exitCode, 0) << verify.out << verify.err;
-  auto subject = run({"openssl", "x509", "-noout", "-subject", "-in",
-                      (identity / "device.crt").string()});
+  auto subject =
+      run({"openssl", "x509", "-noout", "-subject", "-in", (identity / "device.crt").string()});
   EXPECT_NE(subject.out.find("CN = AB123456"), std::string::npos) << subject.out;
   EXPECT_EQ(readFile(identity / "serial"), "AB123456\n");
   EXPECT_EQ(readFile(root / "var/lib/aibox/license/aibox.lic"),
@@ -215,12 +220,11 @@ TEST_F(Provision, AMatchingBoxPassesEveryStepAndARunAfterItIsAlreadyDone) {
     EXPECT_TRUE(end(second, step)->at("already_done").as_bool()) << step << "\n" << again.out;
     EXPECT_NE(str(end(second, step)->at("message")).find("already done"), std::string::npos);
   }
-  EXPECT_EQ(run({"openssl", "x509", "-noout", "-fingerprint", "-in",
-                 (identity / "device.crt").string()})
-                .out,
-            run({"openssl", "x509", "-noout", "-fingerprint", "-in",
-                 (identity / "device.crt").string()})
-                .out);
+  EXPECT_EQ(
+      run({"openssl", "x509", "-noout", "-fingerprint", "-in", (identity / "device.crt").string()})
+          .out,
+      run({"openssl", "x509", "-noout", "-fingerprint", "-in", (identity / "device.crt").string()})
+          .out);
 
   for (auto [from, to] : {std::pair{std::string("line-3"), std::string("line-4")},
                           {std::string("\"PASSED\""), std::string("\"FAILED\"")}}) {
@@ -230,8 +234,7 @@ TEST_F(Provision, AMatchingBoxPassesEveryStepAndARunAfterItIsAlreadyDone) {
     writeFile(reportFile, changed.replace(at, from.size(), to));
     auto tampered = run({AIBOX_PROVISION_BIN, "report", "--root", root.string(), "--verify"});
     EXPECT_EQ(tampered.exitCode, 1);
-    EXPECT_NE(tampered.err.find("changed after it was signed"), std::string::npos)
-        << tampered.err;
+    EXPECT_NE(tampered.err.find("changed after it was signed"), std::string::npos) << tampered.err;
     writeFile(reportFile, text);
   }
   // Another CA's device is refused.
@@ -256,13 +259,11 @@ TEST_F(Provision, EachKindOfMismatchFailsWithTheDifferenceAndTheOtherStepsStillR
       {R"({"name":"X","cpu":{"model":"EPYC","count":1}})", "inventory.cpu", "the SKU has 1"},
       {R"({"name":"X","memory_gib":2048})", "inventory.memory", "at least 2048 GiB"},
       {R"({"name":"X","gpus":[{"model":"H20","count":4}]})", "inventory.gpus", "not in the SKU"},
-      {R"({"name":"X","gpus":[{"model":"H100","count":8}]})", "inventory.gpus",
-       "'H100': 0 found"},
+      {R"({"name":"X","gpus":[{"model":"H100","count":8}]})", "inventory.gpus", "'H100': 0 found"},
       {R"({"name":"X","disks":[{"count":2,"min_gib":1000}]})", "inventory.disks", "1 found"},
       {R"({"name":"X","disks":[{"count":1,"min_gib":7000}]})", "inventory.disks",
        "at least 7000 GiB: 0 found"},
-      {R"({"name":"X","nics":{"count":1,"min_speed_mbps":100000}})", "inventory.nics",
-       "0 found"},
+      {R"({"name":"X","nics":{"count":1,"min_speed_mbps":100000}})", "inventory.nics", "0 found"},
       {R"({"name":"X","psus":3})", "inventory.psus", "PSUs: 2 found, the SKU has 3"},
       {R"({"name":"X","fans":8})", "inventory.fans", "fans: 6 found"},
       {R"({"name":"X","ups":1})", "inventory.ups", "UPSes: 2 found"},
@@ -288,10 +289,10 @@ TEST_F(Provision, EachKindOfMismatchFailsWithTheDifferenceAndTheOtherStepsStillR
     EXPECT_EQ(str(events.back().at("status")), "FAILED");
   }
   // A self-test below its floor fails too, and the report says so.
-  auto slow = provision(
-      manifest(R"({"name":"X"})").replace(manifest(R"({"name":"X"})").find("\"iops_min\":100"),
-                                          14, "\"iops_min\":999999999"),
-      {"--only", "self_tests,report"});
+  auto slow = provision(manifest(R"({"name":"X"})")
+                            .replace(manifest(R"({"name":"X"})").find("\"iops_min\":100"), 14,
+                                     "\"iops_min\":999999999"),
+                        {"--only", "self_tests,report"});
   EXPECT_EQ(slow.exitCode, 1);
   EXPECT_EQ(status(lines(slow.out), "self_tests"), "FAILED") << slow.out;
   auto report = boost::json::parse(readFile(root / "var/lib/aibox/provisioning/report.json"));
@@ -304,11 +305,11 @@ TEST_F(Provision, AWaiverNamedInTheManifestTurnsAFailureIntoWaived) {
                                    R"("customer ordered 4, RMA 7781","by":"QA lead"}])"),
                           {"--only", "inventory"});
   EXPECT_EQ(result.exitCode, 1) << "the fans are not waived";
-  auto waived = provision(
-      manifest(R"({"name":"X","gpus":[{"model":"H20","count":4}]})",
-               R"(,"waivers":[{"check":"inventory.gpus","reason":"customer ordered 4",)"
-               R"("by":"QA lead"}])"),
-      {"--only", "inventory"});
+  auto waived =
+      provision(manifest(R"({"name":"X","gpus":[{"model":"H20","count":4}]})",
+                         R"(,"waivers":[{"check":"inventory.gpus","reason":"customer ordered 4",)"
+                         R"("by":"QA lead"}])"),
+                {"--only", "inventory"});
   EXPECT_EQ(waived.exitCode, 0) << waived.out;
   auto events = lines(waived.out);
   EXPECT_EQ(status(events, "inventory"), "WAIVED");
@@ -342,8 +343,8 @@ TEST_F(Provision, ABadManifestGetsOneMessagePerErrorWithLineAndPathAndChangesNot
   }
   EXPECT_FALSE(stdfs::exists(root / "var/lib/aibox"));
   writeFile(station / "broken.json", "{\n  \"version\": 1,\n  \"sku\": {\n}\n");
-  auto broken = run({AIBOX_PROVISION_BIN, "plan", "--manifest",
-                     (station / "broken.json").string()});
+  auto broken =
+      run({AIBOX_PROVISION_BIN, "plan", "--manifest", (station / "broken.json").string()});
   EXPECT_EQ(broken.exitCode, 2);
   EXPECT_NE(broken.err.find("broken.json:5: not valid JSON"), std::string::npos) << broken.err;
 }
@@ -397,12 +398,11 @@ TEST_F(Provision, ExitCodeThreeWhenAnotherProvisioningHoldsTheLock) {
   ASSERT_EQ(::flock(fd, LOCK_EX), 0);
   auto result = provision(manifest());
   EXPECT_EQ(result.exitCode, 3);
-  EXPECT_NE(result.out.find("another aibox-provision is running"), std::string::npos)
-      << result.out;
+  EXPECT_NE(result.out.find("another aibox-provision is running"), std::string::npos) << result.out;
   ::close(fd);
   if (::geteuid() != 0) {
-    auto notRoot = run({AIBOX_PROVISION_BIN, "run", "--manifest",
-                        (station / "manifest.json").string()});
+    auto notRoot =
+        run({AIBOX_PROVISION_BIN, "run", "--manifest", (station / "manifest.json").string()});
     EXPECT_EQ(notRoot.exitCode, 3);
   }
   EXPECT_EQ(run({AIBOX_PROVISION_BIN, "run", "--manifest", "/nonexistent.json"}).exitCode, 2);
@@ -441,9 +441,9 @@ TEST_F(Provision, ThroughARunningAgentAndAFactoryResetKeepsIdentityLicenseAndFac
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
-  auto wrong = viaSocket(*agent, {.method = "POST",
-                                  .path = "/api/v1/system/factory-reset",
-                                  .body = R"({"confirm":"yes"})"});
+  auto wrong = viaSocket(
+      *agent,
+      {.method = "POST", .path = "/api/v1/system/factory-reset", .body = R"({"confirm":"yes"})"});
   EXPECT_EQ(wrong.status, 400);
   EXPECT_NE(wrong.body.find("serial number"), std::string::npos);
 
@@ -480,8 +480,8 @@ TEST_F(Provision, ThroughARunningAgentAndAFactoryResetKeepsIdentityLicenseAndFac
 
   // With the agent stopped, the reset works on the database.
   agent.reset();
-  auto offline = run({AIBOX_PROVISION_BIN, "reset", "--keep-identity", "--root", root.string(),
-                      "--json"});
+  auto offline =
+      run({AIBOX_PROVISION_BIN, "reset", "--keep-identity", "--root", root.string(), "--json"});
   ASSERT_EQ(offline.exitCode, 0) << offline.out << offline.err;
   EXPECT_EQ(str(lines(offline.out).at(0).at("through")), "database");
   EXPECT_TRUE(stdfs::exists(root / "var/lib/aibox/identity/device.key"));
