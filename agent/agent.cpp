@@ -93,7 +93,6 @@ int run(const Settings& settings) {
   std::string listening;
   try {
     prepareDirectories(settings.paths);
-    info.serial = firstLine(settings.paths.identityDir() / "serial");
     info.machineId = firstLine(settings.paths.under("/etc/machine-id"));
 
     // Listen first: a second agent on the same root stops here, before it touches the database.

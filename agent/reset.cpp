@@ -52,13 +52,17 @@ FactoryReset factoryReset(db::Database& db, const config::Paths& paths) {
   return out;
 }
 
-std::string resetConfirmation(const config::Paths& paths) {
+std::optional<std::string> boxSerial(const config::Paths& paths) {
   std::ifstream in(paths.identityDir() / "serial");
   std::string serial;
   if (in && std::getline(in, serial) && !serial.empty()) {
     return serial;
   }
-  return "factory-reset";
+  return std::nullopt;
+}
+
+std::string resetConfirmation(const config::Paths& paths) {
+  return boxSerial(paths).value_or("factory-reset");
 }
 
 }  // namespace aibox::agent

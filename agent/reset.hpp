@@ -3,6 +3,7 @@
 // the agent's POST /api/v1/system/factory-reset and `aibox-provision reset` (agent stopped).
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "common/config/config.hpp"
@@ -27,6 +28,9 @@ struct FactoryReset {
 // blobs no model references go at the next agent start. A crash part-way is finished by
 // running it again.
 FactoryReset factoryReset(db::Database& db, const config::Paths& paths);
+
+// The provisioned serial (/var/lib/aibox/identity/serial), when there is one.
+std::optional<std::string> boxSerial(const config::Paths& paths);
 
 // The text an admin types to confirm a reset: the box's serial, or "factory-reset" when it has
 // none.

@@ -26,7 +26,6 @@ namespace aibox::agent::api {
 // What the system resource reports about this agent; fixed at start.
 struct AgentInfo {
   config::Paths paths{"/"};
-  std::optional<std::string> serial;         // from the provisioned identity, when present
   std::optional<std::string> machineId;      // /etc/machine-id inside the root
   std::optional<http::CertificateInfo> tls;  // the HTTPS certificate; none with TLS off
   std::chrono::system_clock::time_point startedAt;

@@ -110,7 +110,8 @@ http::Response systemReport(db::Database& db, const AgentInfo& info) {
                                                                  info.startedSteady);
   boost::json::object body{
       {"hostname", hostName()},
-      {"serial", optionalString(info.serial)},
+      // Read each time: aibox-provision writes it while the agent runs.
+      {"serial", optionalString(boxSerial(info.paths))},
       {"machine_id", optionalString(info.machineId)},
       {"kernel", kernelRelease()},
       {"time", isoTime(std::chrono::system_clock::now())},

@@ -392,6 +392,32 @@ TEST_F(Provision, ARunKilledInAnyStepResumesAndLeavesNothingHalfDone) {
             0);
 }
 
+TEST_F(Provision, GpusAndTheirHealthComeFromNvml) {
+  // The fake NVML's eight GPUs, one with uncorrected ECC errors and thermal slowdown.
+  auto gpus = boost::json::parse(readFile(NVML_FIXTURE));
+  auto& third = gpus.at("gpus").as_array().at(3).as_object();
+  third["ecc_uncorrected"] = 2;
+  third["throttle"] = 0x40;
+  writeFile(station / "nvml.json", boost::json::serialize(gpus));
+  ::setenv("AIBOX_FAKE_NVML", (station / "nvml.json").c_str(), 1);
+  writeFile(root / "etc/aibox/aibox.conf", std::string("[hardware]\nsources = nvml\nnvml_library = ") +
+                                               FAKE_NVML + "\n");
+  auto text = manifest(R"({"name":"ADA-8G","gpus":[{"model":"RTX 6000 Ada","count":8}]})");
+  auto result = provision(text, {"--only", "inventory,self_tests"});
+  ::unsetenv("AIBOX_FAKE_NVML");
+  EXPECT_EQ(result.exitCode, 1);
+  auto events = lines(result.out);
+  EXPECT_EQ(status(events, "inventory"), "PASSED") << result.out;
+  std::string selfTests = boost::json::serialize(*end(events, "self_tests"));
+  EXPECT_NE(selfTests.find("GPU 3 (NVIDIA RTX 6000 Ada Generation): 2 uncorrected ECC errors; "
+                           "throttled: hw_thermal_slowdown"),
+            std::string::npos)
+      << selfTests;
+  EXPECT_NE(selfTests.find("GPU 2 (NVIDIA RTX 6000 Ada Generation): healthy"), std::string::npos);
+  // No UPS on this box: the UPS check says so.
+  EXPECT_NE(selfTests.find("UPS: none found"), std::string::npos);
+}
+
 TEST_F(Provision, ExitCodeThreeWhenAnotherProvisioningHoldsTheLock) {
   stdfs::create_directories(root / "var/lib/aibox/provisioning");
   int fd = ::open((root / "var/lib/aibox/provisioning/.lock").c_str(), O_RDWR | O_CREAT, 0600);
