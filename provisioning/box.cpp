@@ -64,11 +64,24 @@ std::vector<std::string> Box::gpuUuids() const {
   return out;
 }
 
-std::unique_ptr<Box> openBox(const RunOptions& options) {
+std::unique_ptr<Box> openBox(const RunOptions& options, Reporter& reporter) {
+  auto refuse = [&reporter](const std::string& message) {
+    reporter.line({{"event", "error"}, {"code", kCannotRun}, {"message", message}},
+                  "aibox-provision: " + message);
+    return nullptr;
+  };
+  if (options.root == "/" && ::geteuid() != 0) {
+    return refuse("run as root (it writes the box's identity and database)");
+  }
   std::string root = options.root.string();
   std::array<const char*, 3> argv{"aibox-provision", "--root", root.c_str()};
-  auto settings = agent::loadSettings(static_cast<int>(argv.size()), argv.data());
-  auto box = std::make_unique<Box>(options, std::move(*settings));
+  std::unique_ptr<Box> box;
+  try {
+    box = std::make_unique<Box>(
+        options, std::move(*agent::loadSettings(static_cast<int>(argv.size()), argv.data())));
+  } catch (const std::exception& e) {
+    return refuse(std::string("the box's config is not usable: ") + e.what());
+  }
   std::string problem;
   ctl::AgentClient client(box->paths.agentSocket());
   if (std::filesystem::exists(box->paths.agentSocket())) {

@@ -39,17 +39,8 @@ int reset(const std::filesystem::path& root, bool jsonOutput, std::ostream& out)
   options.root = root;
   options.json = jsonOutput;
   Reporter reporter(out, jsonOutput);
-  if (root == "/" && ::geteuid() != 0) {
-    reporter.line({{"event", "error"}, {"code", kCannotRun}, {"message", "run as root"}},
-                  "aibox-provision: run as root");
-    return kCannotRun;
-  }
-  std::unique_ptr<Box> box;
-  try {
-    box = openBox(options);
-  } catch (const std::exception& e) {
-    reporter.line({{"event", "error"}, {"code", kCannotRun}, {"message", e.what()}},
-                  std::string("aibox-provision: ") + e.what());
+  auto box = openBox(options, reporter);
+  if (!box) {
     return kCannotRun;
   }
   try {

@@ -98,8 +98,10 @@ void Reporter::progress(std::string_view step, double fraction, std::string_view
 
 void Reporter::end(const StepResult& result) {
   if (json_) {
-    auto o = stepResultJson(result);
-    o["event"] = "end";
+    boost::json::object o{{"event", "end"}};
+    for (auto& [key, value] : stepResultJson(result)) {
+      o[key] = value;
+    }
     out_ << json::serialize(o) << std::endl;
     return;
   }
@@ -124,17 +126,8 @@ void Reporter::line(const boost::json::object& event, const std::string& human) 
 
 int run(const Manifest& manifest, const RunOptions& options, std::ostream& out) {
   Reporter reporter(out, options.json);
-  if (options.root == "/" && ::geteuid() != 0) {
-    reporter.line({{"event", "error"}, {"code", kCannotRun}, {"message", "run as root"}},
-                  "aibox-provision: run as root (it writes the box's identity and database)");
-    return kCannotRun;
-  }
-  std::unique_ptr<Box> box;
-  try {
-    box = openBox(options);
-  } catch (const std::exception& e) {
-    reporter.line({{"event", "error"}, {"code", kCannotRun}, {"message", e.what()}},
-                  std::string("aibox-provision: the box's config is not usable: ") + e.what());
+  auto box = openBox(options, reporter);
+  if (!box) {
     return kCannotRun;
   }
   fs::makeDirectories(box->dir, 0750);

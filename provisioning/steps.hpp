@@ -68,8 +68,9 @@ struct Box {
 };
 
 // Loads the box's settings (its aibox.conf under the root) and finds out whether the agent
-// runs. Throws config::Error for a bad config.
-std::unique_ptr<Box> openBox(const RunOptions& options);
+// runs. Null, after telling `reporter` why, when not run as root on a real box or when the
+// box's config is not usable (exit code kCannotRun).
+std::unique_ptr<Box> openBox(const RunOptions& options, Reporter& reporter);
 
 using Progress = std::function<void(double fraction, const std::string& what)>;
 
