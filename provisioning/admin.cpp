@@ -15,7 +15,7 @@ bool writeIfChanged(const std::filesystem::path& file, const std::string& text, 
   if (readText(file) == text) {
     return false;
   }
-  fs::makeDirectories(file.parent_path(), 0755);
+  std::filesystem::create_directories(file.parent_path());  // existing ones keep their mode
   fs::writeFileAtomic(file, text, mode);
   return true;
 }

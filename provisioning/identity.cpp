@@ -1,5 +1,6 @@
 // Step 3, identity: the serial, a device key (P-256, 0600) and a certificate for it, signed by
 // the factory CA from a CSR that carries the serial; and the factory CA tool itself.
+#include <arpa/inet.h>
 #include <openssl/bio.h>
 #include <openssl/ec.h>
 #include <openssl/err.h>
@@ -219,7 +220,9 @@ std::string caSign(std::string_view csrPem, const std::filesystem::path& caKeyFi
   addExtension(cert.get(), ca.get(), NID_authority_key_identifier, "keyid:always");
   std::string san;
   for (const auto& n : names) {
-    bool ip = n.find_first_not_of("0123456789.:") == std::string::npos;
+    std::array<unsigned char, 16> address{};
+    bool ip = ::inet_pton(AF_INET, n.c_str(), address.data()) == 1 ||
+              ::inet_pton(AF_INET6, n.c_str(), address.data()) == 1;
     san += (san.empty() ? "" : ",") + std::string(ip ? "IP:" : "DNS:") + n;
   }
   if (!san.empty()) {

@@ -102,7 +102,7 @@ void readNics(const stdfs::path& sysfs, Inventory& out) {
     Inventory::Part nic;
     nic.name = entry.path().filename().string();
     try {
-      nic.speedMbps = std::stoll(fileText(entry.path() / "speed"));
+      nic.speedMbps = std::max(0LL, std::stoll(fileText(entry.path() / "speed")));
     } catch (const std::exception&) {
       nic.speedMbps = 0;  // link down: the kernel answers -1 or refuses the read
     }
@@ -259,8 +259,11 @@ StepResult inventoryStep(Box& box, const Manifest& manifest) {
   compareCounts(r, "inventory.fans", "fans", sku.fans, inv.fans);
   compareCounts(r, "inventory.ups", "UPSes", sku.upses,
                 static_cast<std::int64_t>(inv.upses.size()));
-  for (const auto& problem : inv.problems) {
-    r.details["problems"].emplace_array().emplace_back(problem);
+  if (!inv.problems.empty()) {
+    auto& problems = r.details["problems"].emplace_array();
+    for (const auto& problem : inv.problems) {
+      problems.emplace_back(problem);
+    }
   }
   conclude(r, manifest);
   std::size_t differences =

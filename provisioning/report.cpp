@@ -4,6 +4,7 @@
 #include <openssl/pem.h>
 
 #include <boost/json/parse.hpp>
+#include <chrono>
 
 #include "aibox_build_info.hpp"
 #include "common/fs/fs.hpp"
@@ -202,7 +203,13 @@ StepResult reportStep(Box& box, const Manifest& manifest, const std::vector<Step
                       : json::serialize(boost::json::object{{"report", report}}) + "\n";
   fs::makeDirectories(box.dir / "reports", 0750);
   // The history first: the current report is only ever a complete one.
+  // To the millisecond, so that runs in the same second each keep their report.
+  auto ms = std::to_string(1000 + std::chrono::duration_cast<std::chrono::milliseconds>(
+                                      std::chrono::system_clock::now().time_since_epoch())
+                                          .count() %
+                                      1000);
   std::string stamp = nowIso();
+  stamp.insert(stamp.size() - 1, "." + ms.substr(1));
   std::replace(stamp.begin(), stamp.end(), ':', '-');
   fs::writeFileAtomic(box.dir / "reports" / (stamp + ".json"), text, 0640);
   fs::writeFileAtomic(reportFile(box.paths.root()), text, 0640);

@@ -34,7 +34,7 @@ std::string fixed(double value, int digits) {
 // 4 KiB random reads from several threads for `seconds`, with O_DIRECT where the file system
 // has it (else the page cache answers, and the finding says so).
 Finding ownIops(const stdfs::path& dir, double seconds, std::int64_t floor) {
-  fs::makeDirectories(dir, 0750);
+  std::filesystem::create_directories(dir);  // an existing directory keeps its mode
   auto file = dir / ".aibox-provision-iops";
   {
     int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -103,7 +103,7 @@ Finding ownIops(const stdfs::path& dir, double seconds, std::int64_t floor) {
 
 Finding fioIops(const stdfs::path& fio, const stdfs::path& dir, double seconds,
                 std::int64_t floor) {
-  fs::makeDirectories(dir, 0750);
+  std::filesystem::create_directories(dir);  // an existing directory keeps its mode
   auto file = dir / ".aibox-provision-fio";
   auto result = runCommand(
       {fio.string(), "--name=aibox-provision", "--filename=" + file.string(), "--rw=randread",

@@ -173,6 +173,10 @@ void handleFactoryReset(const std::shared_ptr<const http::Call>& call, const htt
       boost::asio::post(services.io, [&services] { services.info.restart(); });
     } catch (const db::Error& e) {
       databaseFailed(reply, e);
+    } catch (const std::exception& e) {  // the factory config could not be put back
+      reply(http::error(http::Status::service_unavailable, "reset_incomplete",
+                        std::string("the reset did not finish: ") + e.what() +
+                            "; fix it and reset again (nothing more is removed)"));
     }
   });
 }
