@@ -1,6 +1,7 @@
 // The box being provisioned: its settings, its agent (running or not) and small helpers the
 // steps share.
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -91,6 +92,21 @@ std::unique_ptr<Box> openBox(const RunOptions& options, Reporter& reporter) {
     }
   }
   return box;
+}
+
+void handOver(const Box& box) {
+  struct stat state {};
+  if (::geteuid() != 0 || ::stat(box.paths.stateDir().c_str(), &state) != 0 || state.st_uid == 0) {
+    return;
+  }
+  std::error_code ec;
+  for (auto it = std::filesystem::recursive_directory_iterator(box.paths.stateDir(), ec);
+       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+    struct stat entry {};
+    if (::lstat(it->path().c_str(), &entry) == 0 && entry.st_uid == 0) {
+      ::lchown(it->path().c_str(), state.st_uid, state.st_gid);
+    }
+  }
 }
 
 void conclude(StepResult& result, const Manifest& manifest) {

@@ -58,6 +58,7 @@ int reset(const std::filesystem::path& root, bool jsonOutput, std::ostream& out)
     }
     int stopped = stopInstances(*box);
     auto done = agent::factoryReset(box->database(), box->paths);
+    handOver(*box);
     auto passwordFile = (box->paths.stateDir() / "initial-admin-password").string();
     reporter.line({{"event", "reset"},
                    {"through", "database"},

@@ -198,6 +198,7 @@ int run(const Manifest& manifest, const RunOptions& options, std::ostream& out) 
     reporter.end(result);
     results.push_back(std::move(result));
   }
+  handOver(*box);
   int code = failed ? kStepFailed : kOk;
   reporter.line({{"event", "done"},
                  {"status", failed ? "FAILED" : "PASSED"},

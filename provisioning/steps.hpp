@@ -86,6 +86,11 @@ StepResult reportStep(Box& box, const Manifest& manifest, const std::vector<Step
 // A step as the report and the JSON lines show it.
 boost::json::object stepResultJson(const StepResult& result);
 
+// Gives what this run (as root) made under /var/lib/aibox to the owner of that directory (the
+// agent's user on a packaged box), so the agent can read its identity, license and report.
+// Nothing changes where the directory is root's own (tests, the demo).
+void handOver(const Box& box);
+
 // Applies the manifest's waivers to a step's findings and sets its outcome.
 void conclude(StepResult& result, const Manifest& manifest);
 // A file's text, or nullopt.
